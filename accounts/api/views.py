@@ -1,0 +1,89 @@
+"""What every API family shares: credentials, tenant scoping, error family, query validation."""
+
+import uuid
+
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, serializers
+
+from accounts.tenancy import resolve_tenant
+
+
+def query_validation_error(errors):
+    """A ValidationError whose field paths read ("query", name) instead of ("body", name)."""
+    exc = exceptions.ValidationError({name: [str(message) for message in messages] for name, messages in errors.items()})
+    exc.loc = ("query",)
+    return exc
+
+
+def validate_query(serializer_class, request):
+    serializer = serializer_class(data=request.query_params)
+    if not serializer.is_valid():
+        raise query_validation_error(serializer.errors)
+    return serializer.validated_data
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, with bad query parameters reported as query errors of the family."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise query_validation_error(filterset.errors)
+        return filterset.qs
+
+
+class TenantScopedMixin:
+    """Base of every family's views.
+
+    ``family`` picks the error body; ``organization_field`` (and, for per-workspace families,
+    ``workspace_field``) is the lookup from the view's model to its tenant, applied to every
+    queryset so that another tenant's object is a 404 exactly as if it did not exist.
+    """
+
+    family = None
+    organization_field = "organization"
+    workspace_field = None
+    workspace_required = False
+    uuid_lookup = False
+    filter_backends = [FilterBackend]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.tenant = resolve_tenant(request, workspace_required=self.workspace_required)
+
+    def scope_queryset(self, queryset):
+        queryset = queryset.filter(**{self.organization_field: self.tenant.organization})
+        if self.workspace_field and self.tenant.workspace is not None:
+            queryset = queryset.filter(**{self.workspace_field: self.tenant.workspace})
+        return queryset
+
+    def get_queryset(self):
+        return self.scope_queryset(super().get_queryset())
+
+    def get_object(self):
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        if self.uuid_lookup and not is_uuid(self.kwargs.get(lookup)):
+            raise Http404
+        return super().get_object()
+
+
+def is_uuid(value):
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+class StrictSerializerMixin:
+    """Unknown keys in a request body are an error, not silently dropped."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields) - set(getattr(self, "ignored_fields", ()))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return super().to_internal_value(data)

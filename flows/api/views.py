@@ -1,0 +1,198 @@
+from django.db import transaction
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from accounts.api.errors import LIVE_FLOWS, Conflict
+from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
+from flows.api.serializers import (
+    FlowSerializer,
+    FlowVersionSerializer,
+    LiveFlowSerializer,
+    LiveFlowSessionSerializer,
+    SessionRenderer,
+)
+from flows.filters import LiveFlowSessionFilterSet
+from flows.models import Flow, FlowVersion, LiveFlow, LiveFlowSession, Step, StepTransition
+from flows.services import start_session
+
+
+class LiveFlowsView(TenantScopedMixin):
+    family = LIVE_FLOWS
+    uuid_lookup = True
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "organization": self.tenant.organization}
+
+    def get_parent(self, model, kwarg, organization_field="organization"):
+        """The parent named in the path, inside this tenant, else 404."""
+        value = self.kwargs[kwarg]
+        if not is_uuid(value):
+            get_object_or_404(model.objects.none())
+        return get_object_or_404(model.objects.filter(**{organization_field: self.tenant.organization}), pk=value)
+
+
+class FlowViewSet(LiveFlowsView, viewsets.ModelViewSet):
+    # versions_count: the list's column, without a query per flow
+    queryset = Flow.objects.annotate(versions_count=Count("versions"))
+    serializer_class = FlowSerializer
+
+    def perform_create(self, serializer):
+        serializer.save(organization=self.tenant.organization)
+
+    def perform_update(self, serializer):
+        serializer.save(updated_at=timezone.now())
+
+
+class FlowVersionViewSet(LiveFlowsView, viewsets.ModelViewSet):
+    organization_field = "flow__organization"
+    # steps, transitions: the nested graph of every version rendered
+    queryset = FlowVersion.objects.prefetch_related("steps", "transitions")
+    serializer_class = FlowVersionSerializer
+    http_method_names = ["get", "post", "put", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return super().get_queryset().filter(flow_id=self.flow.pk)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.flow = self.get_parent(Flow, "flow_id")
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "id" in data and FlowVersion.objects.filter(pk=data["id"]).exists():
+            raise serializers.ValidationError({"id": ["A flow version with this id already exists."]})
+        with transaction.atomic():
+            version = FlowVersion.objects.create(flow=self.flow, **({"id": data["id"]} if "id" in data else {}))
+            write_graph(version, data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=version.pk)).data, status=201)
+
+    def update(self, request, *args, **kwargs):
+        version = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data.get("id", version.id) != version.id:
+            raise serializers.ValidationError({"id": ["The id of an existing version cannot change."]})
+        with transaction.atomic():
+            # Locked so a session cannot start on the graph while it is being replaced.
+            FlowVersion.objects.select_for_update().filter(pk=version.pk).first()
+            if version.sessions.exists():
+                raise Conflict("Sessions have run this version; create a new version instead of changing it.")
+            version.transitions.all().delete()
+            version.steps.all().delete()
+            write_graph(version, data)
+            FlowVersion.objects.filter(pk=version.pk).update(updated_at=timezone.now())
+        return Response(self.get_serializer(self.get_queryset().get(pk=version.pk)).data)
+
+    def perform_destroy(self, instance):
+        if instance.sessions.exists():
+            raise Conflict("Sessions have run this version; it cannot be deleted.")
+        if instance.live_flows.exists():
+            raise Conflict("A live flow runs this version; point it at another version first.")
+        instance.delete()
+
+
+def write_graph(version, data):
+    """Steps and transitions of a validated FlowVersionSerializer payload."""
+    taken = Step.objects.filter(id__in=[s["id"] for s in data["steps"] if "id" in s]).exclude(flow_version=version)
+    if taken.exists():
+        used = {str(pk) for pk in taken.values_list("id", flat=True)}
+        raise serializers.ValidationError(
+            {"steps": [{"id": ["This id is used by a step of another version."]} if str(s.get("id")) in used else {}
+                       for s in data["steps"]]}
+        )
+    now = timezone.now()
+    steps = []
+    for item in data["steps"]:
+        step = Step(
+            flow_version=version,
+            name=item["name"],
+            step_type=item["step_type"],
+            prompt_template=item.get("prompt_template"),
+            created_at=now,
+            updated_at=now,
+            **({"id": item["id"]} if "id" in item else {}),
+        )
+        item["_obj"] = step
+        steps.append(step)
+    Step.objects.bulk_create(steps)
+    StepTransition.objects.bulk_create(
+        StepTransition(
+            flow_version=version,
+            source_step=item["_source"]["_obj"],
+            target_step=item["_target"]["_obj"],
+            label=item.get("label"),
+            **({"id": item["id"]} if "id" in item else {}),
+        )
+        for item in data["step_transitions"]
+    )
+
+
+class LiveFlowViewSet(LiveFlowsView, viewsets.ModelViewSet):
+    queryset = (
+        LiveFlow.objects.select_related("current_version")
+        # current_version.steps / .transitions: the nested current_version
+        .prefetch_related("current_version__steps", "current_version__transitions")
+        # sessions: the count the vendor's `sessions` key carries
+        .annotate(sessions_total=Count("sessions"))
+    )
+    serializer_class = LiveFlowSerializer
+
+    def perform_create(self, serializer):
+        serializer.save(organization=self.tenant.organization)
+
+    def perform_update(self, serializer):
+        serializer.save(updated_at=timezone.now())
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        response.data = self.get_serializer(self.get_queryset().get(pk=response.data["id"])).data
+        return response
+
+    def update(self, request, *args, **kwargs):
+        super().update(request, *args, **kwargs)
+        return Response(self.get_serializer(self.get_object()).data)
+
+
+class LimitOffsetQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
+
+
+class LiveFlowSessionViewSet(
+    LiveFlowsView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    organization_field = "live_flow__organization"
+    queryset = LiveFlowSession.objects.with_tree().order_by("-created_at", "-id")
+    serializer_class = LiveFlowSessionSerializer
+    filterset_class = LiveFlowSessionFilterSet
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.live_flow = self.get_parent(LiveFlow, "live_flow_id")
+
+    def get_queryset(self):
+        return super().get_queryset().filter(live_flow_id=self.live_flow.pk)
+
+    def list(self, request, *args, **kwargs):
+        """The vendor's plain array; without `limit` every session, as the vendor does."""
+        page = validate_query(LimitOffsetQuery, request)
+        queryset = self.filter_queryset(self.get_queryset())
+        offset = page["offset"]
+        end = offset + page["limit"] if "limit" in page else None
+        renderer = SessionRenderer()
+        return Response([renderer.session(session) for session in queryset[offset:end]])
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if self.live_flow.current_version_id is None:
+            raise Conflict("This live flow has no current version to run.")
+        session = start_session(self.live_flow, serializer.validated_data["inputs"])
+        return Response(self.get_serializer(self.get_queryset().get(pk=session.pk)).data, status=status.HTTP_201_CREATED)
+

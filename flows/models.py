@@ -1,0 +1,182 @@
+"""LLM flows and the live flow sessions that run them.
+
+Cross-row integrity (a transition inside its version, a session's steps inside the session's
+version, the current step among the session's own steps) is enforced by the database: composite
+foreign keys on PostgreSQL and triggers on SQLite, see migration 0002. The denormalised
+``flow_version`` columns on transitions and recorded steps exist to make those keys possible.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization
+
+
+class StepType(models.TextChoices):
+    START = "START"
+    LLM = "LLM"
+    USER_INPUT = "USER_INPUT"
+
+
+class SessionStatus(models.TextChoices):
+    NEW = "NEW"
+    RUNNING = "RUNNING"
+    WAITING_FOR_USER_INPUT = "WAITING_FOR_USER_INPUT"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class TimestampedModel(models.Model):
+    # Imports keep the vendor's timestamps, so neither is auto_now.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class Flow(TimestampedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="flows")
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self):
+        return self.name or str(self.id)
+
+
+class FlowVersion(TimestampedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="versions")
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self):
+        return f"{self.flow} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Step(TimestampedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    flow_version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=200)
+    step_type = models.CharField(max_length=32, choices=StepType.choices)
+    prompt_template = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Target of the composite keys that keep transitions and recorded steps in one version.
+            models.UniqueConstraint(fields=["flow_version", "id"], name="step_version_id_unique"),
+            models.UniqueConstraint(
+                fields=["flow_version"], condition=Q(step_type="START"), name="step_one_start_per_version"
+            ),
+            models.CheckConstraint(condition=Q(step_type__in=StepType.values), name="step_type_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.step_type})"
+
+
+class StepTransition(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    flow_version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="transitions")
+    source_step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="outgoing")
+    target_step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="incoming")
+    label = models.CharField(max_length=200, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.source_step_id} → {self.target_step_id}" + (f" [{self.label}]" if self.label else "")
+
+
+class LiveFlow(TimestampedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="live_flows")
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    current_version = models.ForeignKey(
+        FlowVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="live_flows"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self):
+        return self.name or str(self.id)
+
+
+class LiveFlowSessionQuerySet(models.QuerySet):
+    def with_tree(self):
+        """Everything SessionRenderer reads, in four queries whatever the number of sessions."""
+        return self.select_related("flow_version").prefetch_related(
+            # flow_version.steps / .transitions: the nested flow_version and each recorded step's `step`
+            "flow_version__steps",
+            "flow_version__transitions",
+            # steps: `steps`, `steps_count` and `current_step` (picked from these by id)
+            "steps",
+        )
+
+
+class LiveFlowSession(TimestampedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    live_flow = models.ForeignKey(LiveFlow, on_delete=models.CASCADE, related_name="sessions")
+    # PROTECT: a version that sessions have run stays as they ran it.
+    flow_version = models.ForeignKey(FlowVersion, on_delete=models.PROTECT, related_name="sessions")
+    status = models.CharField(max_length=32, choices=SessionStatus.choices, default=SessionStatus.NEW)
+    inputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(null=True, blank=True)
+    current_step = models.ForeignKey(
+        "LiveFlowSessionStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = LiveFlowSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The list endpoint: one live flow's sessions, newest first, optionally by status.
+            models.Index(fields=["live_flow", "-created_at", "-id"], name="session_list_idx"),
+            models.Index(fields=["live_flow", "status", "-created_at"], name="session_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["id", "flow_version"], name="session_id_version_unique"),
+            models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="session_status_valid"),
+        ]
+
+    def __str__(self):
+        return str(self.id)
+
+
+class LiveFlowSessionStep(TimestampedModel):
+    """One step as a session recorded it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    session = models.ForeignKey(LiveFlowSession, on_delete=models.CASCADE, related_name="steps")
+    flow_version = models.ForeignKey(FlowVersion, on_delete=models.CASCADE, related_name="+")
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=32, choices=SessionStatus.choices, default=SessionStatus.NEW)
+    prompt = models.JSONField(null=True, blank=True)
+    result = models.TextField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    user_input = models.TextField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["session", "created_at", "id"], name="sessionstep_order_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["id", "session"], name="sessionstep_id_session_unique"),
+            models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="sessionstep_status_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.step_id} in {self.session_id}"
