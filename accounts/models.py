@@ -4,8 +4,8 @@ import secrets
 import string
 
 from django.conf import settings
-from django.db import models
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 
 _ALPHABET = string.ascii_letters + string.digits

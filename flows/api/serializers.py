@@ -7,7 +7,8 @@ classes declare the same shapes for validation and the schema, and delegate to t
 
 from rest_framework import serializers
 
-from accounts.api.fields import IsoZDateTimeField, JSONObjectField, iso_z
+from accounts.api.fields import IsoZDateTimeField, JSONObjectField, StrictCharField, iso_z
+from accounts.api.serializers import StrictModelSerializer
 from flows.models import Flow, FlowVersion, LiveFlow, SessionStatus, StepType
 
 # --- read shapes ---------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class SessionRenderer:
 
 class StepSerializer(serializers.Serializer):
     id = serializers.UUIDField(required=False)
-    name = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=200)
     step_type = serializers.ChoiceField(choices=StepType.choices)
     prompt_template = serializers.JSONField(required=False, allow_null=True, default=None)
     created_at = IsoZDateTimeField(read_only=True)
@@ -118,9 +119,9 @@ class StepTransitionSerializer(serializers.Serializer):
     id = serializers.UUIDField(required=False)
     source_step_id = serializers.UUIDField(required=False)
     target_step_id = serializers.UUIDField(required=False)
-    source_step = serializers.CharField(required=False, write_only=True, max_length=200)
-    target_step = serializers.CharField(required=False, write_only=True, max_length=200)
-    label = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200, default=None)
+    source_step = StrictCharField(required=False, write_only=True, max_length=200)
+    target_step = StrictCharField(required=False, write_only=True, max_length=200)
+    label = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=200, default=None)
 
     def validate(self, attrs):
         errors = {}
@@ -213,10 +214,10 @@ class LiveFlowSessionSerializer(serializers.Serializer):
         return renderer.session(instance)
 
 
-class FlowSerializer(serializers.ModelSerializer):
+class FlowSerializer(StrictModelSerializer):
     id = serializers.UUIDField(required=False)
     organisation_id = serializers.CharField(source="organization_id", read_only=True)
-    versions_count = serializers.IntegerField(read_only=True)
+    versions_count = serializers.IntegerField(read_only=True, default=0)  # a new flow has none
     created_at = IsoZDateTimeField(read_only=True)
     updated_at = IsoZDateTimeField(read_only=True)
 
@@ -233,7 +234,7 @@ class FlowSerializer(serializers.ModelSerializer):
         return value
 
 
-class LiveFlowSerializer(serializers.ModelSerializer):
+class LiveFlowSerializer(StrictModelSerializer):
     """The vendor's live flow: ``current_version`` nested, ``sessions`` the number of sessions."""
 
     id = serializers.UUIDField(required=False)

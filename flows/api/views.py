@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
@@ -108,14 +110,16 @@ def write_graph(version, data):
         )
     now = timezone.now()
     steps = []
-    for item in data["steps"]:
+    for index, item in enumerate(data["steps"]):
+        # A microsecond apart: steps are listed by created_at, in the order the request gave them.
+        at = now + timedelta(microseconds=index)
         step = Step(
             flow_version=version,
             name=item["name"],
             step_type=item["step_type"],
             prompt_template=item.get("prompt_template"),
-            created_at=now,
-            updated_at=now,
+            created_at=at,
+            updated_at=at,
             **({"id": item["id"]} if "id" in item else {}),
         )
         item["_obj"] = step

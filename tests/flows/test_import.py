@@ -1,0 +1,181 @@
+import copy
+import io
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import Organization
+from flows.models import (
+    Flow,
+    FlowVersion,
+    LiveFlow,
+    LiveFlowSession,
+    LiveFlowSessionStep,
+    Step,
+    StepTransition,
+)
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "live_flow_sessions.json"
+LIVE_FLOW_ID = "11111111-1111-4111-8111-111111111111"
+ORG = "org_u13TesTDumMyEe5P"
+
+
+def run_import(path, org=ORG, live_flow=LIVE_FLOW_ID, **options):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_live_flow_sessions", str(path), org=org, live_flow=live_flow, stdout=out, stderr=err,
+                 **options)
+    return out.getvalue().strip().splitlines()[-1], err.getvalue()
+
+
+def example():
+    return json.loads(FIXTURE.read_text())
+
+
+def second_session(base):
+    """Another session of the same version, with fresh ids for the session and its step."""
+    record = copy.deepcopy(base)
+    record["id"] = str(uuid.uuid4())
+    step_id = str(uuid.uuid4())
+    for recorded in (record["steps"][0], record["current_step"]):
+        recorded["id"] = step_id
+    return record
+
+
+def write(tmp_path, records, name="sessions.json"):
+    path = tmp_path / name
+    path.write_bytes(orjson.dumps(records))
+    return path
+
+
+def test_import_creates_everything_and_says_so(db):
+    summary, err = run_import(FIXTURE)
+    assert summary == "created 1, updated 0, unchanged 0"
+    assert "Created organization org_u13TesTDumMyEe5P." in err
+    assert f"Created live flow {LIVE_FLOW_ID}." in err
+    session = LiveFlowSession.objects.get()
+    assert str(session.pk) == "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+    assert session.live_flow.organization_id == ORG
+    assert session.current_step_id == session.steps.get().pk
+    assert (Flow.objects.count(), FlowVersion.objects.count(), Step.objects.count(), StepTransition.objects.count()) == (
+        1, 1, 1, 1,
+    )
+    assert LiveFlow.objects.get().current_version_id == session.flow_version_id
+
+
+def test_reimport_changes_nothing(db):
+    run_import(FIXTURE)
+    before = list(LiveFlowSession.objects.values())
+    summary, _ = run_import(FIXTURE)
+    assert summary == "created 0, updated 0, unchanged 1"
+    assert list(LiveFlowSession.objects.values()) == before
+
+
+def test_changed_record_is_updated(tmp_path, db):
+    run_import(FIXTURE)
+    records = example()
+    records[0]["status"] = "FINISHED"
+    records[0]["steps"][0]["result"] = "done"
+    records[0]["current_step"]["result"] = "done"
+    summary, _ = run_import(write(tmp_path, records))
+    assert summary == "created 0, updated 1, unchanged 0"
+    assert LiveFlowSession.objects.get().status == "FINISHED"
+    assert LiveFlowSessionStep.objects.get().result == "done"
+
+
+def test_bad_record_writes_nothing_and_names_record_and_field(tmp_path, db):
+    good = example()[0]
+    bad = second_session(good)
+    bad["flow_version"] = copy.deepcopy(bad["flow_version"])
+    bad["flow_version"]["steps"][0]["step_type"] = "DANCE"
+    path = write(tmp_path, [good, second_session(good), bad])
+    with pytest.raises(CommandError) as excinfo:
+        run_import(path)
+    message = str(excinfo.value)
+    assert message.startswith(f"session #3 (id {bad['id']}): flow_version.steps.0.step_type:")
+    assert "DANCE" in message
+    assert not LiveFlowSession.objects.exists()
+    assert not Flow.objects.exists() and not Organization.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "mutate, path",
+    [
+        (lambda r: r.update(status="SLEEPING"), "status"),
+        (lambda r: r.update(id="not-a-uuid"), "id"),
+        (lambda r: r.update(inputs=[1]), "inputs"),
+        (lambda r: r.pop("created_at"), "created_at"),
+        (lambda r: r["steps"][0].update(result=5), "steps.0.result"),
+        (lambda r: r["flow_version"]["step_transitions"][0].update(target_step_id=str(uuid.uuid4())),
+         "flow_version.step_transitions.0.target_step_id"),
+        (lambda r: r["steps"][0]["step"].update(id=str(uuid.uuid4())), "steps.0.step.id"),
+        (lambda r: r["current_step"].update(id=str(uuid.uuid4())), "current_step.id"),
+    ],
+)
+def test_invalid_fields_are_named(tmp_path, db, mutate, path):
+    records = example()
+    mutate(records[0])
+    with pytest.raises(CommandError) as excinfo:
+        run_import(write(tmp_path, records))
+    assert f": {path}: " in str(excinfo.value)
+    assert not LiveFlowSession.objects.exists()
+
+
+def test_session_of_another_organization_is_refused(tmp_path, db):
+    run_import(FIXTURE, org="org_first")
+    with pytest.raises(CommandError) as excinfo:
+        run_import(FIXTURE, org="org_second", live_flow=str(uuid.uuid4()))
+    assert "belongs to another organization" in str(excinfo.value)
+    assert LiveFlowSession.objects.get().live_flow.organization_id == "org_first"
+
+
+def test_live_flow_of_another_organization_is_refused(db):
+    run_import(FIXTURE, org="org_first")
+    with pytest.raises(CommandError, match="belongs to another organization"):
+        run_import(FIXTURE, org="org_second")
+
+
+def test_dry_run_writes_nothing(db):
+    summary, err = run_import(FIXTURE, dry_run=True)
+    assert summary == "created 1, updated 0, unchanged 0"
+    assert "Dry run" in err
+    assert not LiveFlowSession.objects.exists() and not Organization.objects.exists()
+
+
+def test_jsonl_and_stdin(tmp_path, db, monkeypatch):
+    records = [example()[0], second_session(example()[0])]
+    path = tmp_path / "sessions.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
+    assert run_import(path)[0] == "created 2, updated 0, unchanged 0"
+
+    third = second_session(example()[0])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(orjson.dumps([third]))))
+    assert run_import("-")[0] == "created 1, updated 0, unchanged 0"
+    assert LiveFlowSession.objects.count() == 3
+
+
+def test_malformed_file(tmp_path, db):
+    path = tmp_path / "broken.json"
+    path.write_text('[{"id": ')
+    with pytest.raises(CommandError, match="malformed JSON"):
+        run_import(path)
+    path.write_text('{"not": "an array"}')
+    with pytest.raises(CommandError, match="expected a JSON array"):
+        run_import(path)
+    with pytest.raises(CommandError, match="--live-flow must be a UUID"):
+        run_import(FIXTURE, live_flow="abc")
+    with pytest.raises(CommandError, match="Cannot read"):
+        run_import(tmp_path / "missing.json")
+
+
+def test_many_records_cross_batches(tmp_path, db):
+    base = example()[0]
+    records = [second_session(base) for _ in range(1200)]
+    path = write(tmp_path, records)
+    assert run_import(path)[0] == "created 1200, updated 0, unchanged 0"
+    assert run_import(path)[0] == "created 0, updated 0, unchanged 1200"
+    assert LiveFlowSessionStep.objects.count() == 1200
