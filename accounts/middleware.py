@@ -2,10 +2,13 @@ import logging
 import re
 import secrets
 
-from accounts.api.errors import DEFAULT_MESSAGES, ApiError, error_response, family_for_path
+from django.conf import settings
+
+from accounts.api.errors import DEFAULT_MESSAGES, ApiError, ErrorItem, error_response, family_for_path
 
 logger = logging.getLogger("flowdesk.api")
 
+MAX_PARAM_NAME = 100
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
 
@@ -34,8 +37,12 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
         family = family_for_path(request.path_info)
+        if family:
+            refusal = self._oversized_query(request)
+            if refusal is not None:
+                return error_response(family, refusal, request)
+        response = self.get_response(request)
         if (
             family
             and response.status_code >= 400
@@ -47,6 +54,20 @@ class ApiErrorMiddleware:
                 error.headers["Allow"] = response["Allow"]
             return error_response(family, error, request)
         return response
+
+    @staticmethod
+    def _oversized_query(request):
+        query = request.META.get("QUERY_STRING", "")
+        if len(query) > settings.FLOWDESK_MAX_QUERY_BYTES:
+            return ApiError(400, f"The query string is longer than {settings.FLOWDESK_MAX_QUERY_BYTES} bytes.")
+        for name, values in request.GET.lists():
+            if len(name) > MAX_PARAM_NAME or any(len(v) > settings.FLOWDESK_MAX_QUERY_VALUE for v in values):
+                return ApiError(
+                    400,
+                    f"Query parameter {name[:MAX_PARAM_NAME]!r} is longer than {settings.FLOWDESK_MAX_QUERY_VALUE} characters.",
+                    [ErrorItem(("query", name[:MAX_PARAM_NAME]), "Too long.", "max_length")],
+                )
+        return None
 
     def process_exception(self, request, exception):
         family = family_for_path(request.path_info)

@@ -5,6 +5,7 @@ rather than falling back to a default the operator did not ask for.
 """
 
 import os
+from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -73,3 +74,29 @@ def env_database(name, default):
     elif not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} must name a database; got {raw!r}")
     return config
+
+
+@dataclass(frozen=True)
+class Rate:
+    requests: int
+    seconds: int
+
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
+            "d": 86400, "day": 86400}
+
+
+def parse_rate(text):
+    """'60/minute' -> Rate(60, 60); ValueError for anything else."""
+    count, _, period = str(text).strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or period.strip().lower() not in _PERIODS:
+        raise ValueError(f"expected N/second, N/minute, N/hour or N/day; got {text!r}")
+    return Rate(int(count), _PERIODS[period.strip().lower()])
+
+
+def env_rate(name, default):
+    raw = os.environ.get(name) or default
+    try:
+        return parse_rate(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_database, env_int, env_list, env_str
+from config.env import env_bool, env_database, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -102,6 +102,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Request bodies over this size are refused with 413 in the family's error body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("FLOWDESK_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
+# Query strings are refused (400) past these sizes: no parameter of any family needs more.
+FLOWDESK_MAX_QUERY_BYTES = env_int("FLOWDESK_MAX_QUERY_BYTES", 8192, minimum=256)
+FLOWDESK_MAX_QUERY_VALUE = env_int("FLOWDESK_MAX_QUERY_VALUE", 1024, minimum=64)
+
+# Requests per API key and family; message flows default to the vendor's documented 60 a minute.
+FLOWDESK_RATE_LIMITS = {
+    "live_flows": env_rate("RATE_LIMIT_LIVE_FLOWS", "600/minute"),
+    "user_sessions": env_rate("RATE_LIMIT_USER_SESSIONS", "600/minute"),
+    "workflow_chat": env_rate("RATE_LIMIT_WORKFLOW_CHAT", "600/minute"),
+    "message_flows": env_rate("RATE_LIMIT_MESSAGE_FLOWS", "60/minute"),
+}
+
+# Rate-limit counters live in the cache: Redis (shared by every process) when REDIS_URL is set.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL; got {REDIS_URL!r}")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "flowdesk"}}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],

@@ -65,3 +65,11 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    # Counters are keyed by API key id, and SQLite reuses ids after each test's rollback.
+    from django.core.cache import cache
+
+    cache.clear()

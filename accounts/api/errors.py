@@ -6,6 +6,7 @@ Every failure (DRF exceptions, Django's 404/405/500 outside DRF, oversized bodie
 """
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -134,13 +135,15 @@ def to_api_error(exc):
     if isinstance(exc, BadRequest):
         return ApiError(400, str(exc.detail), exc.items)
     if isinstance(exc, exceptions.APIException):
-        headers = {}
+        headers, extra = {}, {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait) + (1 if exc.wait % 1 else 0))
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+            if getattr(exc, "reset_at", None):
+                extra["reset_at"] = exc.reset_at
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return ApiError(exc.status_code, detail, headers=headers)
+        return ApiError(exc.status_code, detail, headers=headers, extra=extra)
     return None
 
 
@@ -183,7 +186,6 @@ def _user_sessions_body(error, request_id):
                 form_errors.append(item.message)
         body["formErrors"] = form_errors
         body["fieldErrors"] = field_errors
-    body.update(error.extra)
     return {"error": body}
 
 

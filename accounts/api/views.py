@@ -7,6 +7,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, serializers
 
 from accounts.tenancy import resolve_tenant
+from accounts.throttling import KeyRateThrottle
 
 
 def query_validation_error(errors):
@@ -49,6 +50,7 @@ class TenantScopedMixin:
     workspace_required = False
     uuid_lookup = False
     filter_backends = [FilterBackend]
+    throttle_classes = [KeyRateThrottle]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

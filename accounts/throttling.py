@@ -1,0 +1,73 @@
+"""Per-key rate limits, one fixed window per key and family, counted in Django's cache.
+
+With `REDIS_URL` the cache is Redis and every server process shares the counters (INCR is
+atomic there); without it each process counts in local memory.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import throttling
+from rest_framework.exceptions import Throttled
+
+from accounts.api.fields import iso_z
+from config.env import Rate, parse_rate  # noqa: F401 - parse_rate is part of this module's API
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    remaining: int
+    reset_at: float  # epoch seconds when the window ends
+
+
+def hit(bucket, rate, now=None):
+    """Count one request in ``bucket``; the decision for it."""
+    now = time.time() if now is None else now
+    window = int(now // rate.seconds) * rate.seconds
+    key = f"rl:{bucket}:{window}"
+    # add() only sets a missing key, so the first request of a window starts the count at 0.
+    cache.add(key, 0, timeout=rate.seconds + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=rate.seconds + 5)
+        count = 1
+    return Decision(count <= rate.requests, max(rate.requests - count, 0), window + rate.seconds)
+
+
+class RateLimited(Throttled):
+    def __init__(self, decision, now):
+        super().__init__(wait=max(decision.reset_at - now, 0))
+        self.reset_at = iso_z_from_epoch(decision.reset_at)
+        self.detail = f"Rate limit exceeded; try again after {self.reset_at}."
+
+
+def iso_z_from_epoch(epoch):
+    from datetime import UTC, datetime
+
+    return iso_z(datetime.fromtimestamp(epoch, UTC))
+
+
+class KeyRateThrottle(throttling.BaseThrottle):
+    """The family's limit (settings.FLOWDESK_RATE_LIMITS) for the request's API key."""
+
+    def allow_request(self, request, view):
+        key = request.auth
+        family = getattr(view, "family", None)
+        rate = settings.FLOWDESK_RATE_LIMITS.get(family)
+        if key is None or rate is None:
+            return True
+        now = time.time()
+        decision = hit(f"{family}:{key.pk}", rate, now)
+        request.rate_limit = (rate, decision)
+        if not decision.allowed:
+            raise RateLimited(decision, now)
+        return True
+
+
+def retry_after(seconds):
+    return str(max(1, math.ceil(seconds)))
