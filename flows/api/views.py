@@ -4,6 +4,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
@@ -183,8 +184,14 @@ class LiveFlowSessionViewSet(
     def get_queryset(self):
         return super().get_queryset().filter(live_flow_id=self.live_flow.pk)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="At most this many sessions (1-1000); default: all."),
+            OpenApiParameter("offset", int, description="Skip this many sessions first; default 0."),
+        ]
+    )
     def list(self, request, *args, **kwargs):
-        """The vendor's plain array; without `limit` every session, as the vendor does."""
+        """The live flow's sessions, newest first: the vendor's plain array (every session without `limit`)."""
         page = validate_query(LimitOffsetQuery, request)
         queryset = self.filter_queryset(self.get_queryset())
         offset = page["offset"]
@@ -193,6 +200,7 @@ class LiveFlowSessionViewSet(
         return Response([renderer.session(session) for session in queryset[offset:end]])
 
     def create(self, request, *args, **kwargs):
+        """Start a session on the live flow's current version with the trigger `inputs`."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if self.live_flow.current_version_id is None:

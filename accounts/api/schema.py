@@ -1,0 +1,157 @@
+"""OpenAPI: the credential headers, the tenant headers and each family's error bodies.
+
+Every family view inherits them through ``FlowdeskAutoSchema``; a view only describes its own
+success bodies.
+"""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+import inspect
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
+
+from accounts.api.errors import LIVE_FLOWS, MESSAGE_FLOWS, USER_SESSIONS, USER_SESSION_TYPES, WORKFLOW_CHAT
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = ["BearerAuth", "ApiKeyHeader", "XApiKeyHeader"]
+
+    def get_security_requirement(self, auto_schema):
+        # Any one of the three headers will do: alternatives, not all three at once.
+        return [{name: []} for name in self.name]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
+            {"type": "apiKey", "in": "header", "name": "Api-key"},
+            {"type": "apiKey", "in": "header", "name": "x-api-key"},
+        ]
+
+
+class LiveFlowsErrorItem(serializers.Serializer):
+    loc = serializers.ListField(child=serializers.JSONField())
+    msg = serializers.CharField()
+    type = serializers.CharField()
+
+
+class LiveFlowsError(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class LiveFlowsValidationError(serializers.Serializer):
+    detail = LiveFlowsErrorItem(many=True)
+
+
+class UserSessionsError(serializers.Serializer):
+    error = inline_serializer(
+        "UserSessionsErrorBody",
+        {
+            "message": serializers.CharField(),
+            "type": serializers.ChoiceField(choices=[*sorted(set(USER_SESSION_TYPES.values())), "VALIDATION_ERROR"]),
+            "status": serializers.IntegerField(),
+            "formErrors": serializers.ListField(child=serializers.CharField(), required=False),
+            "fieldErrors": serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                                 required=False),
+        },
+    )
+
+
+class FieldProblem(serializers.Serializer):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class WorkflowChatError(serializers.Serializer):
+    code = serializers.IntegerField()
+    message = serializers.CharField()
+    details = FieldProblem(many=True)
+    requestId = serializers.CharField()  # noqa: N815 - the vendor's spelling
+
+
+class MessageFlowsError(serializers.Serializer):
+    error = inline_serializer(
+        "MessageFlowsErrorBody",
+        {
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "details": FieldProblem(many=True, required=False),
+            "reset_at": serializers.CharField(required=False, help_text="With rate_limit_exceeded."),
+        },
+    )
+
+
+FAMILY_ERRORS = {
+    LIVE_FLOWS: LiveFlowsError,
+    USER_SESSIONS: UserSessionsError,
+    WORKFLOW_CHAT: WorkflowChatError,
+    MESSAGE_FLOWS: MessageFlowsError,
+}
+
+ERROR_DESCRIPTIONS = {
+    "400": "Bad request: malformed JSON, wrong types, bad query parameters.",
+    "401": "No API key, or an unknown or revoked one.",
+    "403": "The key has no access to the organization or workspace asked for.",
+    "404": "No such object in this tenant.",
+    "405": "Method not allowed.",
+    "409": "Conflicts with the current state.",
+    "413": "Request body too large.",
+    "415": "Unsupported media type.",
+    "422": "Validation error: one item per offending field.",
+    "429": "Rate limit exceeded; see Retry-After.",
+    "500": "Server error.",
+}
+
+
+class FlowdeskAutoSchema(AutoSchema):
+    def get_description(self):
+        # Only the concrete view's or action's own docstring: not the shared base classes' notes.
+        action = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
+        doc = getattr(action, "__doc__", None) if action is not None else None
+        own = type(self.view).__dict__.get("__doc__")
+        return get_doc_text(doc) or get_doc_text(own) or ""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        family = getattr(self.view, "family", None)
+        if family is None:
+            return responses
+        codes = ["400", "401", "403", "404", "405", "429", "500"]
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes += ["409", "413", "415"]
+        for code in codes:
+            error = FAMILY_ERRORS[family]
+            responses.setdefault(code, self._error_response(error, code, direction))
+        if family == LIVE_FLOWS:
+            responses.setdefault("422", self._error_response(LiveFlowsValidationError, "422", direction))
+        return responses
+
+    def _error_response(self, serializer, code, direction):
+        response = self._get_response_for_code(serializer, code, direction=direction)
+        response["description"] = ERROR_DESCRIPTIONS[code]
+        return response
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if getattr(self.view, "family", None) is None:
+            return parameters
+        parameters.append(
+            OpenApiParameter(
+                "Current-Org-Id", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                description="The organization to act in (default: the key's own), e.g. org_u13TesTDumMyEe5P.",
+            )
+        )
+        parameters.append(
+            OpenApiParameter(
+                "x-workspace-id", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                required=bool(getattr(self.view, "workspace_required", False)),
+                description="The workspace to act in; must belong to the organization.",
+            )
+        )
+        return parameters
+
+
+def get_doc_text(doc):
+    return inspect.cleandoc(doc) if doc else ""
