@@ -187,7 +187,7 @@ class ImportCommand(BaseCommand):
         label = getattr(exc, "label", None)
         if label:
             where += f" ({label})"
-        return f"{where}: {exc.path}: {exc.message}. Nothing was imported."
+        return f"{where}: {exc.path}: {str(exc.message).rstrip('.')}. Nothing was imported."
 
     def _open(self, path):
         if path == "-":

@@ -1,0 +1,161 @@
+"""Workflow chat: chat sessions of an organization and their messages.
+
+A session is either a create-page chat (``context_type`` "session", named by the client's
+``session_id`` such as ``session_1234567890_abc``) or an edit-page chat about one workflow
+(``context_type`` "workflow", named by the workflow's UUID). The list endpoint's summary fields
+(``message_count``, ``first_message_at``, ``last_message_at``, ``preview``) are stored on the
+session and kept exact by ``chat.services.post_message`` and by every way of deleting messages
+(``ChatMessageQuerySet.delete``, ``ChatMessage.delete``), so the list never aggregates.
+"""
+
+import uuid
+
+from django.db import models, transaction
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Substr
+from django.utils import timezone
+
+from accounts.models import Organization
+
+# How much of the first user message the list's `preview` carries.
+PREVIEW_LENGTH = 100
+
+
+def preview_of(content):
+    return content[:PREVIEW_LENGTH]
+
+
+class ContextType(models.TextChoices):
+    SESSION = "session"
+    WORKFLOW = "workflow"
+
+
+class Role(models.TextChoices):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class Workflow(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="chat_workflows")
+    # Nullable: the vendor's `workflowName` is "if available" and imports keep null as null.
+    name = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name or str(self.id)
+
+
+class ChatSessionQuerySet(models.QuerySet):
+    def refresh_summaries(self):
+        """Recompute the summary fields of these sessions from their stored messages (one UPDATE).
+
+        Callers hold the sessions' row locks, so a concurrent post cannot slip in between.
+        """
+        messages = ChatMessage.objects.filter(session=OuterRef("pk")).order_by().values("session")
+        last = Subquery(messages.annotate(at=Max("created_at")).values("at"))
+        first_user = (
+            ChatMessage.objects.filter(session=OuterRef("pk"), role=Role.USER).order_by("created_at", "id").values("content")
+        )
+        return self.update(
+            message_count=Coalesce(Subquery(messages.annotate(n=Count("id")).values("n")), 0),
+            first_message_at=Subquery(messages.annotate(at=Min("created_at")).values("at")),
+            last_message_at=last,
+            preview=Substr(Subquery(first_user[:1]), 1, PREVIEW_LENGTH),
+            activity_at=Coalesce(last, F("created_at")),
+        )
+
+
+class ChatSession(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="chat_sessions")
+    context_type = models.CharField(max_length=16, choices=ContextType.choices)
+    # The client's id of a create-page chat; an imported workflow chat may carry one as well.
+    session_id = models.CharField(max_length=128, null=True, blank=True)
+    workflow = models.ForeignKey(
+        Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="chat_sessions"
+    )
+    message_count = models.PositiveIntegerField(default=0)
+    first_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    preview = models.TextField(null=True, blank=True)
+    # The list's order: the last message, or the creation for a session without one. Never null,
+    # so "most recent first" means the same on PostgreSQL and SQLite (their NULLs sort apart).
+    activity_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ChatSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-activity_at", "-id"]
+        indexes = [
+            # The list endpoint: one organization's sessions, most recent first, ties by id.
+            models.Index(fields=["organization", "-activity_at", "-id"], name="chatsession_list_idx"),
+            models.Index(fields=["organization", "context_type", "-activity_at", "-id"], name="chatsession_ctx_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "session_id"],
+                condition=Q(session_id__isnull=False),
+                name="chatsession_session_id_unique",
+            ),
+            # One edit-page chat per workflow.
+            models.UniqueConstraint(
+                fields=["workflow"], condition=Q(context_type="workflow"), name="chatsession_one_per_workflow"
+            ),
+            models.CheckConstraint(
+                condition=Q(context_type="session", session_id__isnull=False)
+                | Q(context_type="workflow", workflow__isnull=False),
+                name="chatsession_context_key",
+            ),
+        ]
+
+    def __str__(self):
+        return self.session_id if self.context_type == ContextType.SESSION else str(self.workflow_id)
+
+
+class ChatMessageQuerySet(models.QuerySet):
+    def delete(self):
+        """Deleting messages keeps their sessions' summary fields exact, in one transaction."""
+        with transaction.atomic(using=self.db):
+            session_ids = sorted(set(self.values_list("session_id", flat=True)))
+            # Locked first (in pk order, no deadlocks) so no post lands between delete and recount.
+            sessions = ChatSession.objects.filter(pk__in=session_ids)
+            list(sessions.select_for_update().order_by("pk").values_list("pk", flat=True))
+            result = super().delete()
+            sessions.refresh_summaries()
+        return result
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+
+class ChatMessage(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    tokens_used = models.PositiveIntegerField(null=True, blank=True)
+    image_urls = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ChatMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["session", "created_at", "id"], name="chatmessage_history_idx")]
+
+    def __str__(self):
+        return f"{self.role}: {self.content[:40]}"
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic():
+            sessions = ChatSession.objects.filter(pk=self.session_id)
+            list(sessions.select_for_update().values_list("pk", flat=True))
+            result = super().delete(*args, **kwargs)
+            sessions.refresh_summaries()
+        return result

@@ -1,1 +1,13 @@
-urlpatterns = []
+from django.urls import re_path
+
+from accounts.api.routers import OptionalSlashRouter
+from chat.api import views
+
+router = OptionalSlashRouter()
+router.register(r"v1/ai/workflow/chat/sessions", views.ChatSessionViewSet, basename="chat-session")
+
+urlpatterns = [
+    re_path(r"^v1/ai/workflow/chat/history/?$", views.ChatHistoryView.as_view(), name="chat-history"),
+    re_path(r"^v1/ai/workflow/chat/messages/?$", views.ChatMessageView.as_view(), name="chat-messages"),
+    *router.urls,
+]

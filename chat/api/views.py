@@ -1,0 +1,100 @@
+from django.db.models import Q
+from rest_framework import viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
+from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
+from chat.api.serializers import (
+    MESSAGE_FIELDS,
+    SESSION_ITEM_FIELDS,
+    ChatHistoryQuery,
+    ChatMessageCreateSerializer,
+    ChatSessionPageQuery,
+    message_data,
+    session_item,
+)
+from chat.filters import ChatSessionFilterSet
+from chat.models import ChatMessage, ChatSession, ContextType
+from chat.services import post_message
+
+
+class WorkflowChatView(TenantScopedMixin):
+    family = WORKFLOW_CHAT
+
+    def envelope(self, data):
+        """The vendor's success envelope; requestId is the X-Request-Id header's value."""
+        return Response({"code": 200, "data": data, "message": "success", "requestId": self.request.request_id})
+
+
+class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
+    """GET /sessions (the list), GET and DELETE /sessions/{sessionId or workflowId}."""
+
+    # workflow: each item's workflowId and workflowName
+    queryset = ChatSession.objects.select_related("workflow").only(*SESSION_ITEM_FIELDS).order_by("-activity_at", "-id")
+    filterset_class = ChatSessionFilterSet
+    lookup_url_kwarg = "key"
+    lookup_value_regex = "[^/]+"
+
+    def list(self, request, *args, **kwargs):
+        page = validate_query(ChatSessionPageQuery, request)
+        limit, offset = page["limit"], page["offset"]
+        # One row past the page tells hasMore without a COUNT.
+        rows = list(self.filter_queryset(self.get_queryset())[offset : offset + limit + 1])
+        return self.envelope(
+            {
+                "hasMore": len(rows) > limit,
+                "items": [session_item(session) for session in rows[:limit]],
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    def get_object(self):
+        key = self.kwargs["key"]
+        match = Q(session_id=key)
+        if is_uuid(key):
+            match |= Q(context_type=ContextType.WORKFLOW, workflow_id=key)
+        session = self.get_queryset().filter(match).first()
+        if session is None:
+            raise ApiError(
+                404, f"Chat session {key!r} not found.", [ErrorItem(("path", "sessionId"), "No such chat session.")]
+            )
+        return session
+
+    def retrieve(self, request, *args, **kwargs):
+        return self.envelope(session_item(self.get_object()))
+
+    def destroy(self, request, *args, **kwargs):
+        """Deletes the session and all its messages; answers the session as it was."""
+        session = self.get_object()
+        data = session_item(session)
+        session.delete()
+        return self.envelope(data)
+
+
+class ChatHistoryView(WorkflowChatView, APIView):
+    """GET /history?sessionId=|workflowId=&limit=: the latest messages, oldest first."""
+
+    def get(self, request):
+        query = validate_query(ChatHistoryQuery, request)
+        messages = ChatMessage.objects.filter(session__organization=self.tenant.organization)
+        if query.get("sessionId") is not None:
+            messages = messages.filter(session__session_id=query["sessionId"])
+        else:
+            messages = messages.filter(session__context_type=ContextType.WORKFLOW, session__workflow_id=query["workflowId"])
+        # session: each message's sessionId, workflowId and organizationId
+        messages = messages.select_related("session").only(*MESSAGE_FIELDS)
+        latest = list(messages.order_by("-created_at", "-id")[: query["limit"]])
+        latest.reverse()
+        return self.envelope([message_data(message) for message in latest])
+
+
+class ChatMessageView(WorkflowChatView, APIView):
+    """POST /messages: store one message; its session is created when new."""
+
+    def post(self, request):
+        serializer = ChatMessageCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = post_message(self.tenant.organization, **serializer.service_kwargs())
+        return self.envelope(message_data(message))
