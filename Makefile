@@ -1,4 +1,4 @@
-.PHONY: run test lint
+.PHONY: run test bench lint
 
 # Set up (.venv, install, migrate), load demo data, serve on localhost:8000.
 run:
@@ -7,6 +7,10 @@ run:
 # Set up and run the whole test suite.
 test:
 	@scripts/test
+
+# Benchmarks on PostgreSQL (takes a while at full size): writes bench/RESULTS.md.
+bench:
+	@scripts/bench
 
 lint:
 	@.venv/bin/python -m ruff check .

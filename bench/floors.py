@@ -1,0 +1,83 @@
+"""The floor each list endpoint is measured against: the same response bytes, produced with one
+raw SQL query through psycopg and orjson in the same process, with no framework in between."""
+
+import orjson
+
+TS = """to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
+
+
+def z(text):
+    """PostgreSQL's 'YYYY-MM-DDTHH:MI:SS.US' as the API writes it: fraction only where stored."""
+    if text is None:
+        return None
+    return text.rstrip("0").rstrip(".") + "Z"
+
+
+LIVE_FLOW_SESSIONS_SQL = f"""
+WITH page AS (
+    SELECT * FROM flows_liveflowsession
+    WHERE live_flow_id = %(live_flow_id)s
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+)
+SELECT s.id::text, s.inputs::text, s.error, s.status, s.current_step_id::text,
+       {TS.format(col="s.created_at")}, {TS.format(col="s.updated_at")},
+       v.id::text, v.flow_id::text, {TS.format(col="v.created_at")}, {TS.format(col="v.updated_at")},
+       (SELECT json_agg(json_build_object(
+                'id', st.id, 'name', st.name, 'step_type', st.step_type, 'prompt_template', st.prompt_template,
+                'created_at', {TS.format(col="st.created_at")}, 'updated_at', {TS.format(col="st.updated_at")})
+                ORDER BY st.created_at, st.id)::text
+          FROM flows_step st WHERE st.flow_version_id = v.id),
+       (SELECT json_agg(json_build_object(
+                'source_step_id', t.source_step_id, 'target_step_id', t.target_step_id, 'label', t.label, 'id', t.id)
+                ORDER BY t.id)::text
+          FROM flows_steptransition t WHERE t.flow_version_id = v.id),
+       (SELECT json_agg(json_build_object(
+                'id', r.id, 'status', r.status, 'prompt', r.prompt, 'result', r.result, 'error', r.error,
+                'user_input', r.user_input, 'step_id', r.step_id,
+                'created_at', {TS.format(col="r.created_at")}, 'updated_at', {TS.format(col="r.updated_at")})
+                ORDER BY r.created_at, r.id)::text
+          FROM flows_liveflowsessionstep r WHERE r.session_id = s.id)
+FROM page s JOIN flows_flowversion v ON v.id = s.flow_version_id
+ORDER BY s.created_at DESC, s.id DESC
+"""
+
+
+def live_flow_sessions(conn, live_flow_id, limit):
+    with conn.cursor() as cursor:
+        cursor.execute(LIVE_FLOW_SESSIONS_SQL, {"live_flow_id": live_flow_id, "limit": limit})
+        rows = cursor.fetchall()
+    versions = {}
+    body = []
+    for (sid, inputs, error, status, current_id, created, updated, vid, flow_id, vcreated, vupdated,
+         vsteps, vtrans, recorded) in rows:
+        version = versions.get(vid)
+        if version is None:
+            steps = orjson.loads(vsteps or "[]")
+            for step in steps:
+                step["created_at"], step["updated_at"] = z(step["created_at"]), z(step["updated_at"])
+            version = {
+                "id": vid, "flow_id": flow_id, "steps": steps,
+                "step_transitions": orjson.loads(vtrans or "[]"),
+                "created_at": z(vcreated), "updated_at": z(vupdated),
+            }
+            version["by_id"] = {s["id"]: s for s in steps}
+            versions[vid] = version
+        steps_out = []
+        current = None
+        for r in orjson.loads(recorded or "[]"):
+            item = {
+                "id": r["id"], "status": r["status"], "prompt": r["prompt"], "result": r["result"],
+                "error": r["error"], "user_input": r["user_input"], "step": version["by_id"][r["step_id"]],
+                "created_at": z(r["created_at"]), "updated_at": z(r["updated_at"]),
+            }
+            if r["id"] == current_id:
+                current = item
+            steps_out.append(item)
+        body.append({
+            "id": sid, "steps_count": len(steps_out), "inputs": orjson.loads(inputs), "error": error,
+            "status": status,
+            "flow_version": {k: v for k, v in version.items() if k != "by_id"},
+            "created_at": z(created), "updated_at": z(updated), "current_step": current, "steps": steps_out,
+        })
+    return orjson.dumps(body)

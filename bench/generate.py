@@ -1,0 +1,147 @@
+"""Realistic volume, fast: rows go into PostgreSQL with COPY, not through the ORM.
+
+Each family has a ``generate_<family>(conn, org, size)`` that returns the number of rows it wrote;
+all of them are deterministic for a given seed so two runs measure the same data.
+"""
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def table(model):
+    return model._meta.db_table
+
+
+def columns(model, names):
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    return [fields[name].column for name in names]
+
+
+def copy_rows(conn, model, names, rows):
+    """COPY rows (tuples in ``names`` order) into the model's table; returns how many.
+
+    Columns not named get the model's default (a column added later does not break the generator).
+    """
+    extra_names, extra_values = [], ()
+    for field in model._meta.concrete_fields:
+        if field.attname not in names and not field.null and field.has_default():
+            value = field.get_default()
+            extra_names.append(field.attname)
+            extra_values += (jsonb(value) if field.get_internal_type() == "JSONField" else value,)
+    count = 0
+    cols = ", ".join(columns(model, [*names, *extra_names]))
+    with conn.cursor() as cursor, cursor.copy(f"COPY {table(model)} ({cols}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row + extra_values)
+            count += 1
+    return count
+
+
+def jsonb(value):
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def rng(seed):
+    return random.Random(seed)
+
+
+def det_uuid(seed, kind, n):
+    """A deterministic, well-formed v4 UUID per (seed, kind, n): rows can be regenerated in passes."""
+    return uuid.UUID(int=(seed << 96) | (kind << 80) | n, version=4)
+
+
+# --- live flows ------------------------------------------------------------------------------
+
+
+def generate_live_flows(conn, organization_id, sessions=100_000, steps_per_session=10, versions=20, seed=1):
+    """``versions`` flow versions of ``steps_per_session`` linear steps, one live flow each, and
+    ``sessions`` sessions spread over them, each with ``steps_per_session`` recorded steps."""
+    from flows.models import (
+        Flow,
+        FlowVersion,
+        LiveFlow,
+        LiveFlowSession,
+        LiveFlowSessionStep,
+        Step,
+        StepTransition,
+    )
+
+    random_ = rng(seed)
+    uid = lambda: uuid.UUID(int=random_.getrandbits(128), version=4)  # noqa: E731
+    flows, version_rows, step_rows, transition_rows, live_flows = [], [], [], [], []
+    version_steps = []
+    for v in range(versions):
+        flow_id, version_id, live_flow_id = uid(), uid(), uid()
+        at = BASE_TIME + timedelta(hours=v)
+        flows.append((flow_id, organization_id, f"Flow {v}", "Generated for the benchmark", at, at))
+        version_rows.append((version_id, flow_id, at, at))
+        ids = [uid() for _ in range(steps_per_session)]
+        for i, step_id in enumerate(ids):
+            kind = "START" if i == 0 else ("USER_INPUT" if i % 4 == 3 else "LLM")
+            template = None if i == 0 else {"type": "chat", "messages": [
+                {"role": "system", "content": f"You are step {i} of flow {v}."},
+                {"role": "user", "content": "${INPUTS.message}"},
+            ]}
+            step_rows.append((step_id, version_id, f"step_{i}", kind, jsonb(template), at + timedelta(microseconds=i),
+                              at + timedelta(microseconds=i)))
+        for a, b in zip(ids, ids[1:], strict=False):
+            transition_rows.append((uid(), version_id, a, b, None))
+        live_flows.append((live_flow_id, organization_id, f"Live flow {v}", "", version_id, at, at))
+        version_steps.append((live_flow_id, version_id, ids))
+
+    copy_rows(conn, Flow, ["id", "organization_id", "name", "description", "created_at", "updated_at"], flows)
+    copy_rows(conn, FlowVersion, ["id", "flow_id", "created_at", "updated_at"], version_rows)
+    copy_rows(conn, Step, ["id", "flow_version_id", "name", "step_type", "prompt_template", "created_at",
+                           "updated_at"], step_rows)
+    copy_rows(conn, StepTransition, ["id", "flow_version_id", "source_step_id", "target_step_id", "label"],
+              transition_rows)
+    copy_rows(conn, LiveFlow, ["id", "organization_id", "name", "description", "current_version_id", "created_at",
+                               "updated_at"], live_flows)
+
+    def session_id(n):
+        return det_uuid(seed, 1, n)
+
+    def recorded_id(n, i):
+        return det_uuid(seed, 2, n * 1000 + i)
+
+    steps_count = len(version_steps[0][2])
+
+    def session_rows():
+        for n in range(sessions):
+            live_flow_id, version_id, ids = version_steps[n % versions]
+            created = BASE_TIME + timedelta(seconds=30 * n)
+            yield (session_id(n), live_flow_id, version_id, "FINISHED", jsonb({"message": f"Question {n}"}),
+                   None, recorded_id(n, steps_count - 1), created, created + timedelta(seconds=steps_count))
+
+    def recorded_rows():
+        for n in range(sessions):
+            _, version_id, ids = version_steps[n % versions]
+            created = BASE_TIME + timedelta(seconds=30 * n)
+            for i, step_id in enumerate(ids):
+                at = created + timedelta(seconds=i)
+                yield (
+                    recorded_id(n, i), session_id(n), version_id, step_id, "FINISHED",
+                    jsonb({} if i == 0 else {"type": "chat", "text": f"Prompt {i} for question {n}"}),
+                    "" if i == 0 else f"Answer {i} to question {n}: " + "lorem ipsum " * 8,
+                    None, "yes" if i % 4 == 3 else None, at, at,
+                )
+
+    with conn.cursor() as cursor:
+        # current_step points at rows COPY writes afterwards: check the composite keys at commit.
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    written = copy_rows(
+        conn, LiveFlowSession,
+        ["id", "live_flow_id", "flow_version_id", "status", "inputs", "error", "current_step_id", "created_at",
+         "updated_at"], session_rows(),
+    )
+    written += copy_rows(
+        conn, LiveFlowSessionStep,
+        ["id", "session_id", "flow_version_id", "step_id", "status", "prompt", "result", "error", "user_input",
+         "created_at", "updated_at"], recorded_rows(),
+    )
+    return written, [lf for lf, _, _ in version_steps]

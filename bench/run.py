@@ -1,0 +1,144 @@
+"""Flowdesk benchmarks on PostgreSQL: `make bench` (or `python -m bench.run --help`).
+
+Fills a database of its own with generated data, then measures each figure several times and
+writes bench/RESULTS.md. Ratios are measured side by side in the same run, so machine noise
+affects both sides alike.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECTIONS = ["generate", "lists", "scale", "imports", "served"]
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432"),
+                        help="PostgreSQL server URL without database name")
+    parser.add_argument("--database", default="flowdesk_bench", help="database to (re)create and fill")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
+    parser.add_argument("--runs", type=int, default=7, help="measured runs per figure")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
+    parser.add_argument("--live-sessions", type=int, default=100_000)
+    parser.add_argument("--live-steps", type=int, default=10)
+    parser.add_argument("--live-versions", type=int, default=20)
+    parser.add_argument("--import-small", type=int, default=10_000)
+    parser.add_argument("--import-large", type=int, default=100_000)
+    parser.add_argument("--served-seconds", type=int, default=10)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and 2 runs: checks the benchmark works")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs = 2
+        args.live_sessions, args.live_versions = 120, 2
+        args.import_small, args.import_large = 20, 40
+        args.served_seconds = 1
+    args.sections = [s for s in args.sections.split(",") if s]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    return args
+
+
+def recreate_database(server, name):
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+class Report:
+    def __init__(self, args):
+        self.args = args
+        self.lines = []
+
+    def section(self, title):
+        self.lines += ["", f"## {title}", ""]
+        print(f"== {title}", file=sys.stderr)
+
+    def add(self, line=""):
+        self.lines.append(line)
+        print(line, file=sys.stderr)
+
+    def table(self, header, rows):
+        self.add("| " + " | ".join(header) + " |")
+        self.add("| " + " | ".join("---" for _ in header) + " |")
+        for row in rows:
+            self.add("| " + " | ".join(str(cell) for cell in row) + " |")
+
+    def write(self, path):
+        head = [
+            "# Flowdesk benchmark results",
+            "",
+            f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            f"- machine: {platform.machine()}, {os.cpu_count()} cores, {_memory()}, {platform.platform()}",
+            f"- Python {platform.python_version()}, PostgreSQL {_pg_version()}",
+            f"- command: `{' '.join(['python -m bench.run', *sys.argv[1:]])}`",
+            f"- every figure: median of {self.args.runs} runs after warm-up, ± half the range as a share of the median",
+        ]
+        Path(path).write_text("\n".join(head + self.lines) + "\n")
+
+
+def _memory():
+    try:
+        kb = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
+        return f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        return "memory unknown"
+
+
+def _pg_version():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    recreate_database(args.server, args.database)
+    os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Benchmarks measure the code, not the rate limiter.
+    for family in ("LIVE_FLOWS", "USER_SESSIONS", "WORKFLOW_CHAT", "MESSAGE_FLOWS"):
+        os.environ[f"RATE_LIMIT_{family}"] = "100000000/second"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    from bench import cases
+
+    report = Report(args)
+    state = cases.setup(args)
+    for section in args.sections:
+        getattr(cases, f"section_{section}")(args, state, report)
+    report.write(args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+def have(tool):
+    return shutil.which(tool) is not None
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, check=True, **kwargs)
+
+
+__all__ = ["main", "have", "run", "time"]
+
+if __name__ == "__main__":
+    main()
