@@ -57,6 +57,10 @@ class ApiErrorMiddleware:
 
     @staticmethod
     def _oversized_query(request):
+        query_values = (text for name, values in request.GET.lists() for text in (name, *values))
+        if "\x00" in request.path_info or any("\x00" in text for text in query_values):
+            # No id or filter value can hold a NUL, and PostgreSQL refuses to compare with one.
+            return ApiError(400, "The path or query contains a NUL character.")
         query = request.META.get("QUERY_STRING", "")
         if len(query) > settings.FLOWDESK_MAX_QUERY_BYTES:
             return ApiError(400, f"The query string is longer than {settings.FLOWDESK_MAX_QUERY_BYTES} bytes.")

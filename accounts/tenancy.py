@@ -29,10 +29,11 @@ def resolve_tenant(request, *, workspace_required=False):
     if key.workspace_id and org_id != key.organization_id:
         raise exceptions.PermissionDenied("This API key is limited to one workspace of another organization.")
     # One query: the membership proves access and brings the organization along.
-    membership = (
+    # An id with a NUL cannot exist, and PostgreSQL refuses to compare with one: answer as for any unknown id.
+    membership = "\x00" not in org_id and (
         Membership.objects.select_related("organization").filter(user=key.user_id, organization_id=org_id).first()
     )
-    if membership is None:
+    if not membership:
         raise exceptions.PermissionDenied(f"No access to organization {org_id!r}.")
     organization = membership.organization
 
@@ -43,8 +44,8 @@ def resolve_tenant(request, *, workspace_required=False):
             raise exceptions.PermissionDenied(f"This API key is limited to workspace {key.workspace_id!r}.")
         workspace = key.workspace
     elif workspace_id:
-        workspace = Workspace.objects.filter(pk=workspace_id, organization=organization).first()
-        if workspace is None:
+        workspace = "\x00" not in workspace_id and Workspace.objects.filter(pk=workspace_id, organization=organization).first()
+        if not workspace:
             raise exceptions.PermissionDenied(f"No access to workspace {workspace_id!r} in organization {org_id!r}.")
     if workspace_required and workspace is None:
         raise BadRequest(

@@ -10,17 +10,27 @@ from accounts.api.errors import PayloadTooLarge
 MAX_DEPTH = 64
 
 
-def _depth_ok(value, limit=MAX_DEPTH):
+def _problem(value, limit=MAX_DEPTH):
+    """Why a parsed document is refused, or None: too deep, or a NUL character in a string.
+
+    PostgreSQL can store neither a NUL in text nor \u0000 in jsonb, so such a string would
+    otherwise fail deep inside the database layer.
+    """
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
-            return False
+            return f"JSON is nested deeper than {limit} levels."
         if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
+            for key, child in item.items():
+                if "\x00" in key:
+                    return "JSON strings must not contain NUL (\\u0000) characters."
+                stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)
-    return True
+        elif isinstance(item, str) and "\x00" in item:
+            return "JSON strings must not contain NUL (\\u0000) characters."
+    return None
 
 
 class StrictJSONParser(BaseParser):
@@ -42,6 +52,7 @@ class StrictJSONParser(BaseParser):
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
-        if not _depth_ok(data):
-            raise ParseError(f"JSON is nested deeper than {MAX_DEPTH} levels.")
+        problem = _problem(data)
+        if problem:
+            raise ParseError(problem)
         return data

@@ -116,3 +116,16 @@ def test_last_used_is_written_at_most_once_a_minute(tenant, django_assert_num_qu
     # key; membership; live flow; sessions (empty page: no prefetches)
     with django_assert_num_queries(4):
         tenant.client.get(url)
+
+
+def test_nul_characters_are_refused_before_the_database(tenant):
+    live_flow = make_live_flow(tenant.organization)
+    url = f"/live_flows/{live_flow.pk}/sessions"
+    response = tenant.client.post(url, {"inputs": {"text": "a\x00b"}}, format="json")
+    assert (response.status_code, response.json()) == (
+        400, {"detail": "JSON strings must not contain NUL (\\u0000) characters."}
+    )
+    response = tenant.client.get(url + "?status=%00")
+    assert (response.status_code, response.json()) == (400, {"detail": "The path or query contains a NUL character."})
+    response = tenant.client.get(url, HTTP_CURRENT_ORG_ID="org_\x00")
+    assert response.status_code == 403
