@@ -81,3 +81,26 @@ def live_flow_sessions(conn, live_flow_id, limit):
             "created_at": z(created), "updated_at": z(updated), "current_step": current, "steps": steps_out,
         })
     return orjson.dumps(body)
+
+
+CHAT_SESSIONS_SQL = f"""
+SELECT s.context_type, {TS.format(col="s.first_message_at")}, {TS.format(col="s.last_message_at")},
+       s.message_count, s.preview, s.session_id, s.workflow_id::text, w.name
+FROM chat_chatsession s LEFT JOIN chat_workflow w ON w.id = s.workflow_id
+WHERE s.organization_id = %(org)s
+ORDER BY s.activity_at DESC, s.id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def chat_sessions(conn, organization_id, limit, offset=0, request_id="req_floor"):
+    with conn.cursor() as cursor:
+        cursor.execute(CHAT_SESSIONS_SQL, {"org": organization_id, "limit": limit + 1, "offset": offset})
+        rows = cursor.fetchall()
+    items = [
+        {"contextType": ctx, "firstMessageAt": z(first), "lastMessageAt": z(last), "messageCount": count,
+         "preview": preview, "sessionId": sid, "workflowId": wid, "workflowName": wname}
+        for ctx, first, last, count, preview, sid, wid, wname in rows[:limit]
+    ]
+    return orjson.dumps({"code": 200, "data": {"hasMore": len(rows) > limit, "items": items, "limit": limit,
+                                               "offset": offset}, "message": "success", "requestId": request_id})

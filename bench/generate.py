@@ -145,3 +145,73 @@ def generate_live_flows(conn, organization_id, sessions=100_000, steps_per_sessi
          "created_at", "updated_at"], recorded_rows(),
     )
     return written, [lf for lf, _, _ in version_steps]
+
+
+# --- workflow chat ---------------------------------------------------------------------------
+
+
+def generate_chat(conn, organization_id, sessions=1_000_000, messages_per_session=5, seed=2):
+    """Chat sessions (one in ten about a workflow) with their messages and stored summaries."""
+    from chat.models import ChatMessage, ChatSession, Workflow
+
+    workflows = max(1, sessions // 10)
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table(ChatSession)}")
+        first_pk = cursor.fetchone()[0] + 1
+    org_tag = sum(organization_id.encode()) % 4096
+
+    def workflow_id(n):
+        return det_uuid(seed, 3 + org_tag * 16, n)
+
+    written = copy_rows(
+        conn, Workflow, ["id", "organization_id", "name", "created_at"],
+        ((workflow_id(n), organization_id, f"Workflow {n}", BASE_TIME) for n in range(workflows)),
+    )
+
+    def session_times(n):
+        first = BASE_TIME + timedelta(seconds=17 * n)
+        last = first + timedelta(seconds=40 * (messages_per_session - 1))
+        return first, last
+
+    def session_rows():
+        for n in range(sessions):
+            first, last = session_times(n)
+            about_workflow = n % 10 == 0
+            yield (
+                first_pk + n, organization_id, "workflow" if about_workflow else "session",
+                None if about_workflow else f"session_{1700000000 + n}_{n % 997:03x}",
+                workflow_id(n // 10) if about_workflow else None,
+                messages_per_session, first if messages_per_session else None,
+                last if messages_per_session else None,
+                f"How do I connect step {n % 50} to the webhook?" if messages_per_session else None,
+                last if messages_per_session else first, first,
+            )
+
+    written += copy_rows(
+        conn, ChatSession,
+        ["id", "organization_id", "context_type", "session_id", "workflow_id", "message_count", "first_message_at",
+         "last_message_at", "preview", "activity_at", "created_at"],
+        session_rows(),
+    )
+
+    def message_rows():
+        for n in range(sessions):
+            first, _ = session_times(n)
+            for i in range(messages_per_session):
+                user = i % 2 == 0
+                yield (
+                    det_uuid(seed, 4 + org_tag * 16, n * 64 + i), first_pk + n, "user" if user else "assistant",
+                    f"How do I connect step {n % 50} to the webhook?" if i == 0 else f"Message {i} of chat {n}.",
+                    None if user else 120 + i, "[]", first + timedelta(seconds=40 * i),
+                )
+
+    written += copy_rows(
+        conn, ChatMessage, ["id", "session_id", "role", "content", "tokens_used", "image_urls", "created_at"],
+        message_rows(),
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table(ChatSession)}', 'id'), "
+            f"(SELECT MAX(id) FROM {table(ChatSession)}))"
+        )
+    return written

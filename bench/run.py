@@ -32,6 +32,9 @@ def parse_args(argv):
     parser.add_argument("--live-sessions", type=int, default=100_000)
     parser.add_argument("--live-steps", type=int, default=10)
     parser.add_argument("--live-versions", type=int, default=20)
+    parser.add_argument("--chat-sessions", type=int, default=1_000_000)
+    parser.add_argument("--chat-small", type=int, default=10_000)
+    parser.add_argument("--chat-messages", type=int, default=5, help="messages per chat session")
     parser.add_argument("--import-small", type=int, default=10_000)
     parser.add_argument("--import-large", type=int, default=100_000)
     parser.add_argument("--served-seconds", type=int, default=10)
@@ -40,6 +43,7 @@ def parse_args(argv):
     if args.smoke:
         args.runs = 2
         args.live_sessions, args.live_versions = 120, 2
+        args.chat_sessions, args.chat_small = 300, 60
         args.import_small, args.import_large = 20, 40
         args.served_seconds = 1
     args.sections = [s for s in args.sections.split(",") if s]
