@@ -25,8 +25,9 @@ CHAT_SMALL_ORG = "org_benchChatSmall01"
 
 
 def setup(args):
-    from accounts.models import ApiKey, Membership, Organization
     from django.contrib.auth import get_user_model
+
+    from accounts.models import ApiKey, Membership, Organization
 
     organization = Organization.objects.create(pk=ORG, name="Benchmark")
     user = get_user_model().objects.create_user("bench")
