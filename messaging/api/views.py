@@ -1,0 +1,149 @@
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+
+from accounts.api.errors import MESSAGE_FLOWS
+from accounts.api.views import TenantScopedMixin, validate_query
+from messaging.api.serializers import (
+    MessageFlowDetailSerializer,
+    MessageFlowPatchSerializer,
+    MessageFlowPutSerializer,
+    MessageFlowReadSerializer,
+    MessageFlowSerializer,
+    message_flow_data,
+)
+from messaging.filters import MessageFlowFilterSet
+from messaging.models import Agent, MessageFlow
+
+# What the list renders: the documented keys, not initiationMessage or __v (GET one adds those).
+LIST_COLUMNS = [
+    "id", "workspace_id", "name", "direction", "description", "agent__agent_id", "settings", "prompt",
+    "is_active", "autopilot", "message_channel", "created_at", "updated_at",
+]
+
+
+class LimitOffsetQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
+
+
+def vendor_now():
+    # The vendor stores milliseconds (MongoDB dates); so do we, so timestamps read alike.
+    now = timezone.now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def agent_in(workspace_id, agent_id):
+    """The workspace's agent row for this id, created the first time a flow names it."""
+    agent, _ = Agent.objects.get_or_create(workspace_id=workspace_id, agent_id=agent_id)
+    return agent
+
+
+class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    """`/v1/api/message-flows`: the flows of the workspace named by `x-workspace-id`."""
+
+    family = MESSAGE_FLOWS
+    organization_field = "workspace__organization"
+    workspace_field = "workspace"
+    workspace_required = True
+    # agent: every shape renders the agent's id
+    queryset = MessageFlow.objects.select_related("agent")
+    serializer_class = MessageFlowSerializer
+    filterset_class = MessageFlowFilterSet
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "list":
+            return queryset.only(*LIST_COLUMNS)
+        if self.action in ("update", "partial_update"):
+            # Locked for the read-modify-write, so that two toggleAutopilot calls flip twice.
+            return queryset.select_for_update(of=("self",))
+        return queryset
+
+    def get_object(self):
+        # No stored id holds a NUL (PostgreSQL refuses to compare with one) or outgrows the column.
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        if "\x00" in value or len(value) > MessageFlow._meta.pk.max_length:
+            raise Http404
+        return super().get_object()
+
+    @extend_schema(
+        responses=MessageFlowReadSerializer(many=True),
+        parameters=[
+            OpenApiParameter("limit", int, description="At most this many flows (1-1000); default: all."),
+            OpenApiParameter("offset", int, description="Skip this many flows first; default 0."),
+        ],
+    )
+    def list(self, request, *args, **kwargs):
+        """The workspace's message flows, oldest first: the vendor's plain array."""
+        page = validate_query(LimitOffsetQuery, request)
+        queryset = self.filter_queryset(self.get_queryset())
+        offset = page["offset"]
+        end = offset + page["limit"] if "limit" in page else None
+        return Response([message_flow_data(flow) for flow in queryset[offset:end]])
+
+    @extend_schema(responses=MessageFlowDetailSerializer)
+    def retrieve(self, request, *args, **kwargs):
+        """One message flow, with its initiationMessage and version (`__v`)."""
+        return Response(message_flow_data(self.get_object(), detail=True))
+
+    @extend_schema(request=MessageFlowSerializer, responses={201: MessageFlowDetailSerializer})
+    def create(self, request, *args, **kwargs):
+        """Create a message flow in the workspace; its agent is created there when new."""
+        workspace = self.tenant.workspace
+        serializer = MessageFlowSerializer(data=request.data, mode="create", context={"workspace": workspace})
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        now = vendor_now()
+        with transaction.atomic():
+            agent = agent_in(workspace.pk, data.pop("agent"))
+            flow = MessageFlow.objects.create(workspace=workspace, agent=agent, created_at=now, updated_at=now, **data)
+        headers = {"Location": f"/v1/api/message-flows/{flow.pk}"}
+        return Response(message_flow_data(flow, detail=True), status=status.HTTP_201_CREATED, headers=headers)
+
+    @extend_schema(request=MessageFlowPutSerializer, responses=MessageFlowDetailSerializer)
+    def update(self, request, *args, partial=False, **kwargs):
+        """The vendor's PUT: description, settings, and toggleAutopilot (true flips autopilot)."""
+        with transaction.atomic():
+            flow = self.get_object()
+            serializer_class = MessageFlowPatchSerializer if partial else MessageFlowPutSerializer
+            serializer = serializer_class(data=request.data, context={"workspace": self.tenant.workspace, "flow": flow})
+            serializer.is_valid(raise_exception=True)
+            if apply_changes(flow, dict(serializer.validated_data)):
+                flow.updated_at = vendor_now()
+                flow.version += 1
+                flow.save()
+        return Response(message_flow_data(flow, detail=True))
+
+    @extend_schema(request=MessageFlowPatchSerializer, responses=MessageFlowDetailSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        """Change any subset of the writable fields."""
+        return self.update(request, *args, partial=True, **kwargs)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        """Delete the message flow: 204 with an empty body."""
+        self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def apply_changes(flow, data):
+    """Set the validated changes on ``flow``; True when any value actually changed."""
+    changed = False
+    if data.pop("toggle_autopilot", False):
+        flow.autopilot = not flow.autopilot
+        changed = True
+    if "agent" in data:
+        agent_id = data.pop("agent")
+        if agent_id != flow.agent.agent_id:
+            flow.agent = agent_in(flow.workspace_id, agent_id)
+            changed = True
+    for name, value in data.items():
+        if getattr(flow, name) != value:
+            setattr(flow, name, value)
+            changed = True
+    return changed

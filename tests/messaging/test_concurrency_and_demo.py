@@ -1,0 +1,50 @@
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.management.commands.demo import DemoContext
+from messaging import demo
+from messaging.models import MessageFlow
+from tests.conftest import make_tenant
+from tests.messaging.conftest import make_flow, workspace_client
+
+URL = "/v1/api/message-flows"
+
+
+@pytest.mark.postgres
+def test_concurrent_toggles_each_flip(transactional_db):
+    tenant = make_tenant("org_race", "racer")
+    flow = make_flow(tenant.workspace, autopilot=False)
+    workers = 4
+    barrier = threading.Barrier(workers)
+    statuses = []
+
+    def toggle():
+        try:
+            client = workspace_client(tenant.raw_key, tenant.workspace.pk)
+            barrier.wait()
+            statuses.append(client.put(f"{URL}/{flow.id}", {"toggleAutopilot": True}, format="json").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=toggle) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * workers
+    stored = MessageFlow.objects.get(pk=flow.pk)
+    # Four flips from false: false again, and four versions, none lost to a race.
+    assert (stored.autopilot, stored.version) == (False, workers)
+
+
+def test_demo_data_lists_through_the_api(tenant):
+    demo.load(DemoContext(tenant.organization, tenant.workspace, tenant.user, timezone.now()))
+    response = workspace_client(tenant.raw_key, tenant.workspace.pk).get(URL)
+    assert response.status_code == 200
+    flows = response.json()
+    assert [f["name"] for f in flows] == ["SMS support line", "Email lead follow-up", "Appointment reminders (paused)"]
+    assert {f["messageChannel"] for f in flows} == {"SMS", "Email"}
+    assert all(len(f["_id"]) == 24 for f in flows)

@@ -1,0 +1,185 @@
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import Organization, Workspace
+from messaging.models import Agent, MessageFlow
+from tests.conftest import make_tenant
+from tests.messaging.conftest import workspace_client
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "message_flows.json"
+DOCUMENTED = json.loads(FIXTURE.read_text())
+URL = "/v1/api/message-flows"
+
+
+def run(path, *args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_message_flows", str(path), *args, "--no-progress", stdout=out, stderr=err)
+    return out.getvalue().strip().splitlines()[-1], err.getvalue()
+
+
+def write(tmp_path, records, name="flows.json"):
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    else:
+        path.write_text(json.dumps(records))
+    return path
+
+
+def snapshot():
+    return sorted(MessageFlow.objects.values_list(), key=str), sorted(Workspace.objects.values_list("pk", flat=True))
+
+
+def test_documented_example_imports_and_lists_back_equal(tenant):
+    summary, err = run(FIXTURE, "--org", tenant.organization.pk)
+    assert summary == "created 2, updated 0, unchanged 0"
+    assert "Created workspace exampleWorkspaceId1 in organization org_u13TesTDumMyEe5P." in err
+    assert "Created workspace exampleWorkspaceId2 in organization org_u13TesTDumMyEe5P." in err
+    assert set(Workspace.objects.filter(organization=tenant.organization).values_list("pk", flat=True)) == {
+        tenant.workspace.pk, "exampleWorkspaceId1", "exampleWorkspaceId2"
+    }
+    # Each flow under its own workspace only.
+    first = workspace_client(tenant.raw_key, "exampleWorkspaceId1")
+    second = workspace_client(tenant.raw_key, "exampleWorkspaceId2")
+    assert first.get(URL).json() == [DOCUMENTED[0]]
+    assert second.get(URL).json() == [DOCUMENTED[1]]
+    assert workspace_client(tenant.raw_key, tenant.workspace.pk).get(URL).json() == []
+    assert first.get(f"{URL}/exampleId2").status_code == 404
+    assert second.get(f"{URL}/exampleId1").status_code == 404
+    # GET one: the list's keys, with no initiationMessage known and version 0.
+    assert first.get(f"{URL}/exampleId1").json() == {**DOCUMENTED[0], "initiationMessage": None, "__v": 0}
+    assert sorted(Agent.objects.values_list("workspace_id", "agent_id")) == [
+        ("exampleWorkspaceId1", "exampleAgentId1"), ("exampleWorkspaceId2", "exampleAgentId2")
+    ]
+
+
+def test_reimport_changes_nothing_and_changed_records_update(tenant, tmp_path):
+    run(FIXTURE, "--org", tenant.organization.pk)
+    before = snapshot()
+    assert run(FIXTURE, "--org", tenant.organization.pk)[0] == "created 0, updated 0, unchanged 2"
+    assert snapshot() == before
+    changed = [dict(DOCUMENTED[0], autopilot=True, agent="newAgent"), DOCUMENTED[1]]
+    assert run(write(tmp_path, changed), "--org", tenant.organization.pk)[0] == "created 0, updated 1, unchanged 1"
+    client = workspace_client(tenant.raw_key, "exampleWorkspaceId1")
+    assert client.get(URL).json() == [changed[0]]
+
+
+def test_get_one_body_imports_with_initiation_message_and_version(tenant, tmp_path):
+    record = {**DOCUMENTED[0], "workspaceId": tenant.workspace.pk, "initiationMessage": "Hi!", "__v": 4}
+    run(write(tmp_path, [record]), "--org", tenant.organization.pk)
+    client = workspace_client(tenant.raw_key, tenant.workspace.pk)
+    assert client.get(f"{URL}/exampleId1").json() == record
+    # A later list export (no initiationMessage, no __v) leaves both as they were.
+    listed = {k: v for k, v in record.items() if k not in ("initiationMessage", "__v")}
+    assert run(write(tmp_path, [listed]), "--org", tenant.organization.pk)[0] == "created 0, updated 0, unchanged 1"
+    assert client.get(f"{URL}/exampleId1").json() == record
+
+
+def test_missing_organization_is_created(db):
+    summary, err = run(FIXTURE, "--org", "org_new")
+    assert summary == "created 2, updated 0, unchanged 0"
+    assert "Created organization org_new." in err
+    assert set(Workspace.objects.values_list("organization_id", flat=True)) == {"org_new"}
+
+
+def test_workspace_of_another_organization_is_an_error_and_nothing_is_written(tenant, other_tenant, tmp_path):
+    records = [DOCUMENTED[0], {**DOCUMENTED[1], "workspaceId": other_tenant.workspace.pk}]
+    before = snapshot()
+    with pytest.raises(CommandError) as error:
+        run(write(tmp_path, records), "--org", tenant.organization.pk)
+    assert str(error.value) == (
+        "message flow #2 (_id exampleId2): workspaceId: workspace ws_org_0therTenant00001 belongs to another "
+        "organization, not org_u13TesTDumMyEe5P. Nothing was imported."
+    )
+    assert snapshot() == before and not Agent.objects.exists()
+
+
+def test_flow_id_of_another_workspace_is_an_error(tenant, other_tenant, tmp_path):
+    run(write(tmp_path, [{**DOCUMENTED[0], "workspaceId": other_tenant.workspace.pk}]), "--org", other_tenant.organization.pk)
+    before = snapshot()
+    for workspace_id in (tenant.workspace.pk, "exampleWorkspaceId1"):
+        with pytest.raises(CommandError) as error:
+            run(write(tmp_path, [{**DOCUMENTED[0], "workspaceId": workspace_id}]), "--org", tenant.organization.pk)
+        assert str(error.value) == (
+            "message flow #1 (_id exampleId1): _id: a message flow with this _id already exists in another "
+            "workspace. Nothing was imported."
+        )
+    assert snapshot() == before
+    other = workspace_client(other_tenant.raw_key, other_tenant.workspace.pk)
+    assert [f["_id"] for f in other.get(URL).json()] == ["exampleId1"]
+
+
+@pytest.mark.parametrize(
+    "change, path, message",
+    [
+        ({"direction": "sideways"}, "direction",
+         '"sideways" is not a valid choice. Allowed values: inbound, outbound, bidirectional.'),
+        ({"messageChannel": "sms"}, "messageChannel", '"sms" is not a valid choice. Allowed values: SMS, Email.'),
+        ({"settings": {"security": "on"}}, "settings.security", "Must be a JSON object."),
+        ({"isActive": "yes"}, "isActive", "Must be true or false."),
+        ({"createdAt": "yesterday"}, "createdAt", "Datetime has wrong format. Use one of these formats instead: ISO 8601."),
+        ({"workspaceId": ""}, "workspaceId", "This field may not be blank."),
+        ({"agent": None}, "agent", "This field may not be null."),
+        ({"__v": -1}, "__v", "Ensure this value is greater than or equal to 0."),
+        # PostgreSQL stores no NUL: refused as the record's error, not the database's.
+        ({"settings": {"note": "a\u0000b"}}, "settings", "Null characters are not allowed."),
+        ({"prompt": "a\u0000b"}, "prompt", "Null characters are not allowed."),
+    ],
+)
+def test_invalid_record_names_position_and_field(tenant, tmp_path, change, path, message):
+    records = [DOCUMENTED[0], {**DOCUMENTED[1], **change}]
+    with pytest.raises(CommandError) as error:
+        run(write(tmp_path, records), "--org", tenant.organization.pk)
+    assert str(error.value) == f"message flow #2 (_id exampleId2): {path}: {message.rstrip('.')}. Nothing was imported."
+    assert not MessageFlow.objects.exists() and not Agent.objects.exists()
+    assert not Workspace.objects.filter(pk__startswith="example").exists()
+
+
+def test_missing_required_key(tenant, tmp_path):
+    record = {k: v for k, v in DOCUMENTED[0].items() if k != "name"}
+    with pytest.raises(CommandError, match=r"message flow #1 \(_id exampleId1\): name: This field is required"):
+        run(write(tmp_path, [record]), "--org", tenant.organization.pk)
+
+
+def test_dry_run_writes_nothing(tenant):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_message_flows", str(FIXTURE), "--org", "org_dry", "--dry-run", "--no-progress",
+                 stdout=out, stderr=err)
+    assert out.getvalue().strip().splitlines()[-1] == "created 2, updated 0, unchanged 0"
+    assert "nothing written" in err.getvalue()
+    assert not MessageFlow.objects.exists() and not Organization.objects.filter(pk="org_dry").exists()
+
+
+def test_json_lines_and_stdin(tenant, tmp_path, monkeypatch):
+    path = write(tmp_path, DOCUMENTED, name="flows.jsonl")
+    assert run(path, "--org", tenant.organization.pk)[0] == "created 2, updated 0, unchanged 0"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(FIXTURE.read_bytes())))
+    assert run("-", "--org", tenant.organization.pk)[0] == "created 0, updated 0, unchanged 2"
+
+
+def test_many_records_across_batches(tenant, tmp_path):
+    records = [
+        {**DOCUMENTED[i % 2], "_id": f"{i:024x}", "agent": f"agent{i % 3}", "createdAt": f"2025-01-02T10:{i % 60:02d}:00Z"}
+        for i in range(1200)
+    ]
+    assert run(write(tmp_path, records), "--org", tenant.organization.pk)[0] == "created 1200, updated 0, unchanged 0"
+    assert Agent.objects.count() == 6
+    listed = workspace_client(tenant.raw_key, "exampleWorkspaceId1").get(URL).json()
+    assert len(listed) == 600
+    assert [f["createdAt"] for f in listed] == sorted(f["createdAt"] for f in listed)
+
+
+def test_imported_workspace_in_another_tenant_stays_hidden(tenant, other_tenant):
+    run(FIXTURE, "--org", tenant.organization.pk)
+    # The other organization cannot reach the imported workspace, nor its flows.
+    client = workspace_client(other_tenant.raw_key, "exampleWorkspaceId1")
+    assert client.get(URL).status_code == 403
+    own = workspace_client(other_tenant.raw_key, other_tenant.workspace.pk)
+    assert own.get(f"{URL}/exampleId1").status_code == 404
+    third = make_tenant("org_third", "carol")
+    assert workspace_client(third.raw_key, third.workspace.pk).get(URL).json() == []
