@@ -1,1 +1,7 @@
-urlpatterns = []
+from accounts.api.routers import OptionalSlashRouter
+from sessions_app.api import views
+
+router = OptionalSlashRouter()
+router.register(r"session", views.UserSessionViewSet, basename="user-session")
+
+urlpatterns = router.urls

@@ -1,0 +1,479 @@
+"""User-sessions family: the vendor's camelCase shapes.
+
+Reads are rendered by plain functions (``session_data``): the list renders every dialogue item
+of every session and DRF's field machinery would cost several times the SQL. The Serializer
+classes validate what comes in (PUT bodies, appended dialogue items, imported records).
+"""
+
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+from accounts.api.fields import (
+    IsoZDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    iso_z,
+)
+from accounts.api.views import StrictSerializerMixin
+from sessions_app.models import ContentType, ResponseMode
+
+# JavaScript clients read numbers as doubles: integers beyond this lose precision (and beyond
+# 64 bits cannot be rendered at all), so they are refused on the way in.
+MAX_SAFE_INTEGER = 2**53 - 1
+# Nested dialogue content deeper than this is refused (an import file has no parser depth limit).
+MAX_DIALOGUE_DEPTH = 16
+
+
+# --- read shapes ---------------------------------------------------------------------------
+
+
+def dialogue_item_data(item):
+    return {
+        "id": item.item_id,
+        "contentType": item.content_type,
+        "isUser": item.is_user,
+        "content": item.content,
+        "ui": item.ui,
+    }
+
+
+def audio_data(clip):
+    return {"id": clip.clip_id, "base64": clip.base64}
+
+
+def session_data(session):
+    """One session as GET /session lists it; reads ``UserSession.objects.with_children()``."""
+    return {
+        "uuid": session.uuid,
+        "sessionId": session.session_id,
+        "name": session.name,
+        "dialogue": None if session.dialogue_null else [dialogue_item_data(i) for i in session.dialogue_items.all()],
+        "quickReplies": session.quick_replies,
+        "isReplying": session.is_replying,
+        "workspace": session.workspace,
+        "isVMRunning": session.is_vm_running,
+        "clients": session.clients,
+        "language": session.language,
+        "easyMode": session.easy_mode,
+        "responseMode": session.response_mode,
+        "llmContext": session.llm_context,
+        "tutorial": {
+            "isTutorial": session.tutorial_is_tutorial,
+            "tutorialId": session.tutorial_id,
+            "progress": session.tutorial_progress,
+        },
+        "stats": {
+            "totalConnectingTime": session.stats_total_connecting_time,
+            "currentNumOfBlocks": session.stats_current_num_of_blocks,
+            "totalInvokedLLM": session.stats_total_invoked_llm,
+            "totalUserMessages": session.stats_total_user_messages,
+            "totalCodeExecutions": session.stats_total_code_executions,
+        },
+        "audios": None if session.audios_null else [audio_data(clip) for clip in session.audio_clips.all()],
+        "userAudio": session.user_audio,
+        "screenshot": session.screenshot,
+        "clicks": session.clicks,
+        "userInfo": session.user_info,
+        "createdAt": iso_z(session.created_at),
+        "updatedAt": iso_z(session.updated_at),
+    }
+
+
+# --- field types -----------------------------------------------------------------------------
+
+
+def _storable_text(value):
+    """PostgreSQL stores neither NUL characters nor lone surrogates (text or jsonb)."""
+    if "\x00" in value:
+        return "Null characters are not allowed."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Text must be valid Unicode (no lone surrogates)."
+    return None
+
+
+def json_problem(value):
+    """Why an arbitrary JSON value cannot be stored and rendered back, or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            problem = _storable_text(item)
+            if problem:
+                return problem
+        elif isinstance(item, bool) or item is None or isinstance(item, float):
+            continue
+        elif isinstance(item, int):
+            if abs(item) > MAX_SAFE_INTEGER:
+                return f"Integers must lie within ±{MAX_SAFE_INTEGER}."
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+class Text(StrictCharField):
+    """A string kept exactly as sent, and storable."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        problem = _storable_text(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
+def text(**kwargs):
+    kwargs.setdefault("allow_blank", True)
+    return Text(**kwargs)
+
+
+class AnyJSONField(serializers.JSONField):
+    """Any JSON value, kept as given."""
+
+    def to_internal_value(self, data):
+        problem = json_problem(data)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return super().to_internal_value(data)
+
+
+class JSONObjectOrNullField(AnyJSONField):
+    default_error_messages = {"not_object": "Must be a JSON object or null."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_object")
+        return super().to_internal_value(data)
+
+
+class NumberField(serializers.Field):
+    """A JSON number kept as given: 3 stays 3, 2.5 stays 2.5."""
+
+    default_error_messages = {"invalid": "A number is required.", "range": "Out of range."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, int) and abs(data) > MAX_SAFE_INTEGER:
+            self.fail("range")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def counter():
+    return StrictIntegerField(min_value=0, max_value=MAX_SAFE_INTEGER)
+
+
+def json_list(**kwargs):
+    return serializers.ListField(child=AnyJSONField(allow_null=True), allow_null=True, **kwargs)
+
+
+class ItemsField(serializers.Field):
+    """A JSON array of objects, each validated by ``serializer_class``; null stays null."""
+
+    default_error_messages = {"not_a_list": "Expected a list of objects."}
+
+    def __init__(self, serializer_class, **kwargs):
+        self.serializer_class = serializer_class
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        serializer = self.serializer_class(data=data, many=True)
+        if not serializer.is_valid():
+            raise serializers.ValidationError(serializer.errors)
+        return [dict(item) for item in serializer.validated_data]
+
+    def to_representation(self, value):
+        return value
+
+
+class ObjectField(serializers.Field):
+    """A JSON object validated as a whole by ``serializer_class`` (never partially)."""
+
+    def __init__(self, serializer_class, **kwargs):
+        self.serializer_class = serializer_class
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        serializer = self.serializer_class(data=data)
+        if not serializer.is_valid():
+            raise serializers.ValidationError(serializer.errors)
+        return dict(serializer.validated_data)
+
+    def to_representation(self, value):
+        return value
+
+
+def _depth(value):
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+class DialogueContentField(serializers.Field):
+    """A string, or a list of dialogue items (validated like top-level ones, recursively)."""
+
+    default_error_messages = {
+        "invalid": "Must be a string or a list of dialogue items.",
+        "too_deep": f"Dialogue content is nested deeper than {MAX_DIALOGUE_DEPTH} levels.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            problem = _storable_text(data)
+            if problem:
+                raise serializers.ValidationError(problem)
+            return data
+        if not isinstance(data, list):
+            self.fail("invalid")
+        # Each level of items is a list holding objects: two JSON levels per dialogue level.
+        if _depth(data) > 2 * MAX_DIALOGUE_DEPTH:
+            self.fail("too_deep")
+        serializer = DialogueItemSerializer(data=data, many=True)
+        if not serializer.is_valid():
+            raise serializers.ValidationError(serializer.errors)
+        return [dict(item) for item in serializer.validated_data]
+
+    def to_representation(self, value):
+        return value
+
+
+class UserInfoField(serializers.Field):
+    """A user id string, or {id, username, image, email}."""
+
+    default_error_messages = {"invalid": "Must be a user id string or an object with id, username, image and email."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            return Text(max_length=200).run_validation(data)
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        serializer = UserInfoSerializer(data=data)
+        if not serializer.is_valid():
+            raise serializers.ValidationError(serializer.errors)
+        return dict(serializer.validated_data)
+
+    def to_representation(self, value):
+        return value
+
+
+# --- nested shapes ---------------------------------------------------------------------------
+
+
+class DialogueItemSerializer(StrictSerializerMixin, serializers.Serializer):
+    """One dialogue item; `content` is a string or a list of nested items."""
+
+    id = StrictIntegerField(min_value=0, max_value=MAX_SAFE_INTEGER)
+    contentType = serializers.ChoiceField(choices=ContentType.choices)
+    isUser = StrictBooleanField()
+    content = DialogueContentField()
+    ui = AnyJSONField(required=False, allow_null=True, default=None)
+
+
+class DialogueSerializer(serializers.ListSerializer):
+    """Top-level dialogue: item ids are unique, since the server numbers appended items after them."""
+
+    def validate(self, attrs):
+        seen = set()
+        errors = []
+        for item in attrs:
+            errors.append({"id": ["Duplicate dialogue item id."]} if item["id"] in seen else {})
+            seen.add(item["id"])
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class TopLevelDialogueItemSerializer(DialogueItemSerializer):
+    """One dialogue item; top-level ids are unique within the session."""
+
+    class Meta:
+        list_serializer_class = DialogueSerializer
+
+
+class NewDialogueItemSerializer(DialogueItemSerializer):
+    """POST /session/{sessionId}/dialogue: the server numbers the item; isUser follows contentType."""
+
+    id = None
+    isUser = StrictBooleanField(required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "id" in data:
+            raise serializers.ValidationError({"id": ["Assigned by the server; leave it out."]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if "isUser" not in attrs:
+            attrs["isUser"] = attrs["contentType"] in (ContentType.USER, ContentType.USER_AUDIO)
+        return attrs
+
+
+class AudioSerializer(StrictSerializerMixin, serializers.Serializer):
+    """One audio clip."""
+
+    id = text(max_length=200)
+    base64 = text()
+
+
+class ClickSerializer(StrictSerializerMixin, serializers.Serializer):
+    """One recorded click."""
+
+    x = NumberField()
+    y = NumberField()
+    value = NumberField()
+    timestamp = NumberField()
+
+
+class TutorialSerializer(StrictSerializerMixin, serializers.Serializer):
+    """The session's tutorial progress."""
+
+    isTutorial = StrictBooleanField()
+    tutorialId = NumberField(allow_null=True)
+    progress = NumberField()
+
+
+class StatsSerializer(StrictSerializerMixin, serializers.Serializer):
+    """The session's counters."""
+
+    totalConnectingTime = NumberField()
+    currentNumOfBlocks = counter()
+    totalInvokedLLM = counter()
+    totalUserMessages = counter()
+    totalCodeExecutions = counter()
+
+
+class UserInfoSerializer(StrictSerializerMixin, serializers.Serializer):
+    """The session's user, when not given as a bare id."""
+
+    id = text(max_length=200)
+    username = text(max_length=200, allow_null=True)
+    image = text(allow_null=True)
+    email = text(max_length=320, allow_null=True)
+
+
+# --- the session -----------------------------------------------------------------------------
+
+SESSION_ID_REGEX = r"\A[A-Za-z0-9_-]{1,64}\Z"
+# Paths that would shadow a session with this id.
+RESERVED_SESSION_IDS = {"new", "resume"}
+
+
+class UserSessionSerializer(StrictSerializerMixin, serializers.Serializer):
+    """A whole session in the shape GET /session lists it: imports validate every key.
+
+    PUT uses it with ``partial=True``: any subset of keys, each key's value validated whole
+    (nested objects and lists are replaced, not merged).
+    """
+
+    uuid = text(max_length=64, allow_blank=False)
+    sessionId = Text(
+        validators=[RegexValidator(SESSION_ID_REGEX, "1 to 64 letters, digits, '-' or '_'.")]
+    )
+    name = text(allow_null=True)
+    dialogue = ItemsField(TopLevelDialogueItemSerializer, allow_null=True)
+    quickReplies = json_list()
+    isReplying = StrictBooleanField()
+    workspace = JSONObjectOrNullField(allow_null=True)
+    isVMRunning = StrictBooleanField()
+    clients = json_list()
+    language = text(max_length=64, allow_null=True)
+    easyMode = StrictBooleanField(allow_null=True)
+    responseMode = serializers.ChoiceField(choices=ResponseMode.choices)
+    llmContext = text(allow_null=True)
+    tutorial = ObjectField(TutorialSerializer)
+    stats = ObjectField(StatsSerializer)
+    audios = ItemsField(AudioSerializer, allow_null=True)
+    userAudio = text(allow_null=True)
+    screenshot = text(allow_null=True)
+    clicks = ItemsField(ClickSerializer, allow_null=True)
+    userInfo = UserInfoField(allow_null=True)
+    createdAt = IsoZDateTimeField()
+    updatedAt = IsoZDateTimeField()
+
+    def validate_sessionId(self, value):
+        if value in RESERVED_SESSION_IDS:
+            raise serializers.ValidationError(f"{value!r} is reserved by the API's paths.")
+        return value
+
+
+def session_values(data):
+    """Model column values from validated (possibly partial) UserSessionSerializer data."""
+    values = {}
+    simple = {
+        "uuid": "uuid",
+        "sessionId": "session_id",
+        "name": "name",
+        "quickReplies": "quick_replies",
+        "isReplying": "is_replying",
+        "workspace": "workspace",
+        "isVMRunning": "is_vm_running",
+        "clients": "clients",
+        "language": "language",
+        "easyMode": "easy_mode",
+        "responseMode": "response_mode",
+        "llmContext": "llm_context",
+        "userAudio": "user_audio",
+        "screenshot": "screenshot",
+        "clicks": "clicks",
+        "userInfo": "user_info",
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+    }
+    for key, column in simple.items():
+        if key in data:
+            values[column] = data[key]
+    if "dialogue" in data:
+        values["dialogue_null"] = data["dialogue"] is None
+    if "audios" in data:
+        values["audios_null"] = data["audios"] is None
+    if "tutorial" in data:
+        tutorial = data["tutorial"]
+        values["tutorial_is_tutorial"] = tutorial["isTutorial"]
+        values["tutorial_id"] = tutorial["tutorialId"]
+        values["tutorial_progress"] = tutorial["progress"]
+    if "stats" in data:
+        stats = data["stats"]
+        values["stats_total_connecting_time"] = stats["totalConnectingTime"]
+        values["stats_current_num_of_blocks"] = stats["currentNumOfBlocks"]
+        values["stats_total_invoked_llm"] = stats["totalInvokedLLM"]
+        values["stats_total_user_messages"] = stats["totalUserMessages"]
+        values["stats_total_code_executions"] = stats["totalCodeExecutions"]
+    return values
+
+
+def dialogue_rows(items):
+    """(item_id, content_type, is_user, content, ui) per validated dialogue item, in order."""
+    return [(i["id"], i["contentType"], i["isUser"], i["content"], i["ui"]) for i in items or ()]
+
+
+def audio_rows(clips):
+    return [(clip["id"], clip["base64"]) for clip in clips or ()]
+
+
+class LimitOffsetQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
+
+
+class NewSessionQuery(serializers.Serializer):
+    language = serializers.RegexField(
+        r"\A[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*\Z",
+        max_length=64,
+        required=False,
+        error_messages={"invalid": "A language code such as en or pt-BR."},
+    )

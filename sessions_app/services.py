@@ -1,0 +1,126 @@
+"""What the API, the import and the demo do to user sessions, in one place."""
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from sessions_app.models import AudioClip, DialogueItem, UserSession, new_session_id
+
+
+def owner_user_info(user):
+    """The `userInfo` a session created through the API gets: its owner."""
+    return {
+        "id": str(user.pk),
+        "username": user.get_username(),
+        "image": None,
+        "email": user.email or None,
+    }
+
+
+def create_session(user, organization, language=None):
+    """A new session with the vendor's initial values and a fresh 12-character sessionId."""
+    now = timezone.now()
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                return UserSession.objects.create(
+                    session_id=new_session_id(),
+                    user=user,
+                    organization=organization,
+                    name=None,
+                    dialogue_null=False,
+                    quick_replies=[],
+                    is_replying=False,
+                    workspace=None,
+                    is_vm_running=False,
+                    clients=[],
+                    language=language,
+                    easy_mode=None,
+                    llm_context=None,
+                    audios_null=False,
+                    clicks=[],
+                    user_info=owner_user_info(user),
+                    created_at=now,
+                    updated_at=now,
+                )
+        except IntegrityError:
+            continue  # a sessionId collision (62**12 ids): draw again
+    raise IntegrityError("Could not draw an unused sessionId.")
+
+
+def replace_dialogue(session, rows):
+    """The session's dialogue items become ``rows`` ((item_id, content_type, is_user, content, ui), ...)."""
+    DialogueItem.objects.filter(session=session).delete()
+    DialogueItem.objects.bulk_create(
+        [
+            DialogueItem(
+                session=session, position=position, item_id=item_id, content_type=content_type,
+                is_user=is_user, content=content, ui=ui,
+            )
+            for position, (item_id, content_type, is_user, content, ui) in enumerate(rows)
+        ],
+        batch_size=500,
+    )
+
+
+def replace_audios(session, rows):
+    AudioClip.objects.filter(session=session).delete()
+    AudioClip.objects.bulk_create(
+        [
+            AudioClip(session=session, position=position, clip_id=clip_id, base64=base64)
+            for position, (clip_id, base64) in enumerate(rows)
+        ],
+        batch_size=500,
+    )
+
+
+def locked(sessions, pk):
+    """The session row, locked until the end of the transaction: writers to one session queue."""
+    return sessions.select_for_update().get(pk=pk)
+
+
+def update_session(sessions, pk, values, dialogue=None, audios=None):
+    """Apply a validated PUT: columns in ``values``; child rows replaced where given (lists of rows)."""
+    with transaction.atomic():
+        session = locked(sessions, pk)
+        for column, value in values.items():
+            setattr(session, column, value)
+        session.updated_at = timezone.now()
+        session.save()
+        if dialogue is not None:
+            replace_dialogue(session, dialogue)
+        if audios is not None:
+            replace_audios(session, audios)
+    return session
+
+
+def touch_session(sessions, pk):
+    """POST /session/resume: the session becomes the most recently updated one."""
+    sessions.filter(pk=pk).update(updated_at=timezone.now())
+
+
+def append_dialogue_item(sessions, pk, item):
+    """One item at the end of the dialogue, numbered after the highest id, in one transaction.
+
+    The session row is locked first, so concurrent appends number and count one after another.
+    """
+    with transaction.atomic():
+        session = locked(sessions, pk)
+        last = DialogueItem.objects.filter(session=session).aggregate(position=Max("position"), id=Max("item_id"))
+        created = DialogueItem.objects.create(
+            session=session,
+            position=0 if last["position"] is None else last["position"] + 1,
+            item_id=1 if last["id"] is None else last["id"] + 1,
+            content_type=item["contentType"],
+            is_user=item["isUser"],
+            content=item["content"],
+            ui=item["ui"],
+        )
+        session.dialogue_null = False
+        session.updated_at = timezone.now()
+        fields = ["dialogue_null", "updated_at"]
+        if created.is_user:
+            session.stats_total_user_messages += 1
+            fields.append("stats_total_user_messages")
+        session.save(update_fields=fields)
+    return created
