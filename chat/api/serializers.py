@@ -216,3 +216,51 @@ class ImportChatSessionSerializer(serializers.Serializer):
                     )
         return attrs
 
+
+
+# --- documented shapes (the OpenAPI schema; rendering is session_item / message_data) ------
+
+
+class ChatSessionItemSerializer(serializers.Serializer):
+    contextType = serializers.ChoiceField(choices=["session", "workflow"])  # noqa: N815 - the vendor's spelling
+    firstMessageAt = serializers.CharField(allow_null=True)  # noqa: N815
+    lastMessageAt = serializers.CharField(allow_null=True)  # noqa: N815
+    messageCount = serializers.IntegerField()  # noqa: N815
+    preview = serializers.CharField(allow_null=True)
+    sessionId = serializers.CharField(allow_null=True)  # noqa: N815
+    workflowId = serializers.UUIDField(allow_null=True)  # noqa: N815
+    workflowName = serializers.CharField(allow_null=True)  # noqa: N815
+
+
+class ChatSessionPageSerializer(serializers.Serializer):
+    hasMore = serializers.BooleanField()  # noqa: N815
+    items = ChatSessionItemSerializer(many=True)
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    content = serializers.CharField()
+    role = serializers.CharField()
+    sessionId = serializers.CharField(allow_null=True)  # noqa: N815
+    workflowId = serializers.UUIDField(allow_null=True)  # noqa: N815
+    organizationId = serializers.CharField()  # noqa: N815
+    tokensUsed = serializers.IntegerField(allow_null=True)  # noqa: N815
+    imageUrls = serializers.ListField(child=serializers.CharField())  # noqa: N815
+    createdAt = serializers.CharField()  # noqa: N815
+
+
+def envelope(name, data):
+    """The vendor's success envelope around `data`, for the schema."""
+    from drf_spectacular.utils import inline_serializer
+
+    return inline_serializer(
+        name,
+        {
+            "code": serializers.IntegerField(help_text="200 on success."),
+            "data": data,
+            "message": serializers.CharField(help_text='"success"'),
+            "requestId": serializers.CharField(help_text="Equals the X-Request-Id header."),
+        },
+    )

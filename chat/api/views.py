@@ -1,4 +1,5 @@
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,7 +11,11 @@ from chat.api.serializers import (
     SESSION_ITEM_FIELDS,
     ChatHistoryQuery,
     ChatMessageCreateSerializer,
+    ChatMessageSerializer,
+    ChatSessionItemSerializer,
     ChatSessionPageQuery,
+    ChatSessionPageSerializer,
+    envelope,
     message_data,
     session_item,
 )
@@ -27,6 +32,15 @@ class WorkflowChatView(TenantScopedMixin):
         return Response({"code": 200, "data": data, "message": "success", "requestId": self.request.request_id})
 
 
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="v1_ai_workflow_chat_sessions_list",
+        parameters=[ChatSessionPageQuery],
+        responses=envelope("ChatSessionPageEnvelope", ChatSessionPageSerializer()),
+    ),
+    retrieve=extend_schema(responses=envelope("ChatSessionEnvelope", ChatSessionItemSerializer())),
+    destroy=extend_schema(responses=envelope("ChatSessionDeletedEnvelope", ChatSessionItemSerializer())),
+)
 class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
     """GET /sessions (the list), GET and DELETE /sessions/{sessionId or workflowId}."""
 
@@ -76,6 +90,10 @@ class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
 class ChatHistoryView(WorkflowChatView, APIView):
     """GET /history?sessionId=|workflowId=&limit=: the latest messages, oldest first."""
 
+    @extend_schema(
+        parameters=[ChatHistoryQuery],
+        responses=envelope("ChatHistoryEnvelope", ChatMessageSerializer(many=True)),
+    )
     def get(self, request):
         query = validate_query(ChatHistoryQuery, request)
         messages = ChatMessage.objects.filter(session__organization=self.tenant.organization)
@@ -93,6 +111,10 @@ class ChatHistoryView(WorkflowChatView, APIView):
 class ChatMessageView(WorkflowChatView, APIView):
     """POST /messages: store one message; its session is created when new."""
 
+    @extend_schema(
+        request=ChatMessageCreateSerializer,
+        responses=envelope("ChatMessageEnvelope", ChatMessageSerializer()),
+    )
     def post(self, request):
         serializer = ChatMessageCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
