@@ -1,9 +1,10 @@
 from datetime import timedelta
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from accounts.models import KEY_PREFIX, PREFIX_LENGTH, ApiKey
+from accounts.models import KEY_PREFIX, PREFIX_LENGTH, ApiKey, Membership
 
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -29,9 +30,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         if not raw.startswith(KEY_PREFIX) or len(raw) < PREFIX_LENGTH + 16 or len(raw) > 256:
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        # One query: the key with what tenant resolution reads (user, organization, workspace).
+        # One query: the key with what tenant resolution reads (user, organization, workspace, and
+        # whether the user still belongs to the key's organization), so most requests need no other.
         key = (
             ApiKey.objects.select_related("user", "organization", "workspace")
+            .annotate(
+                member_of_own_organization=Exists(
+                    Membership.objects.filter(user=OuterRef("user"), organization=OuterRef("organization"))
+                )
+            )
             .filter(prefix=raw[:PREFIX_LENGTH])
             .first()
         )

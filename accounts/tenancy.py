@@ -28,14 +28,18 @@ def resolve_tenant(request, *, workspace_required=False):
     org_id = request.headers.get("Current-Org-Id", "").strip() or key.organization_id
     if key.workspace_id and org_id != key.organization_id:
         raise exceptions.PermissionDenied("This API key is limited to one workspace of another organization.")
-    # One query: the membership proves access and brings the organization along.
-    # An id with a NUL cannot exist, and PostgreSQL refuses to compare with one: answer as for any unknown id.
-    membership = "\x00" not in org_id and (
-        Membership.objects.select_related("organization").filter(user=key.user_id, organization_id=org_id).first()
-    )
-    if not membership:
-        raise exceptions.PermissionDenied(f"No access to organization {org_id!r}.")
-    organization = membership.organization
+    if org_id == key.organization_id and getattr(key, "member_of_own_organization", False):
+        # Authentication already proved the membership and loaded the organization.
+        organization = key.organization
+    else:
+        # One query: the membership proves access and brings the organization along.
+        # An id with a NUL cannot exist, and PostgreSQL refuses to compare with one: answer as for any unknown id.
+        membership = "\x00" not in org_id and (
+            Membership.objects.select_related("organization").filter(user=key.user_id, organization_id=org_id).first()
+        )
+        if not membership:
+            raise exceptions.PermissionDenied(f"No access to organization {org_id!r}.")
+        organization = membership.organization
 
     workspace_id = request.headers.get("x-workspace-id", "").strip()
     workspace = None

@@ -113,8 +113,8 @@ def test_last_used_is_written_at_most_once_a_minute(tenant, django_assert_num_qu
     url = f"/live_flows/{live_flow.pk}/sessions"
     tenant.key.last_used_at = timezone.now()
     tenant.key.save()
-    # key; membership; live flow; sessions (empty page: no prefetches)
-    with django_assert_num_queries(4):
+    # key (with its membership); live flow; sessions (empty page: no prefetches)
+    with django_assert_num_queries(3):
         tenant.client.get(url)
 
 

@@ -181,12 +181,12 @@ def test_live_flows_list_query_count_is_fixed(tenant, django_assert_num_queries)
     tenant.key.last_used_at = timezone.now()
     tenant.key.save()
     make_live_flow(tenant.organization)
-    # key; membership; live flows with versions and session counts; version steps; transitions
-    with django_assert_num_queries(5):
+    # key (with its membership); live flows with versions and session counts; version steps; transitions
+    with django_assert_num_queries(4):
         assert len(tenant.client.get("/live_flows").json()) == 1
     for _ in range(10):
         make_live_flow(tenant.organization)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         assert len(tenant.client.get("/live_flows").json()) == 11
 
 

@@ -128,14 +128,14 @@ def test_list_query_count_is_fixed(tenant, django_assert_num_queries):
     make_session(live_flow, n_recorded=20)
     tenant.key.last_used_at = timezone.now()
     tenant.key.save()
-    # key; membership; live flow; sessions + flow versions (join); version steps; version
-    # transitions; recorded steps
-    with django_assert_num_queries(7):
+    # key (with its membership); live flow; sessions + flow versions (join); version steps;
+    # version transitions; recorded steps
+    with django_assert_num_queries(6):
         response = tenant.client.get(sessions_url(live_flow.pk))
     assert len(response.json()) == 1
     for _ in range(49):
         make_session(live_flow, n_recorded=20)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = tenant.client.get(sessions_url(live_flow.pk))
     body = response.json()
     assert len(body) == 50 and all(s["steps_count"] == 20 for s in body)

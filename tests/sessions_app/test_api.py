@@ -119,11 +119,11 @@ def test_list_query_count_does_not_grow_with_sessions(tenant, django_assert_num_
 
     tenant.client.get("/session")  # records last_used_at on the key, once a minute at most
     fill(0, 1)
-    # key (with user, organization, workspace); membership; sessions; dialogue items; audio clips
-    with django_assert_num_queries(5):
+    # key (with user, organization, workspace, own membership); sessions; dialogue items; audio clips
+    with django_assert_num_queries(4):
         assert len(tenant.client.get("/session").json()) == 1
     fill(1, 49)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         body = tenant.client.get("/session").json()
     assert len(body) == 50
     assert all(len(s["dialogue"]) == 40 and len(s["audios"]) == 3 for s in body)
