@@ -106,6 +106,12 @@ ERROR_DESCRIPTIONS = {
 
 
 class FlowdeskAutoSchema(AutoSchema):
+    def _is_list_view(self, serializer=None):
+        # A family whose list answers an envelope object (workflow chat) is not a bare array.
+        if getattr(self.view, "list_is_enveloped", False):
+            return False
+        return super()._is_list_view(serializer)
+
     def get_description(self):
         # Only the concrete view's or action's own docstring: not the shared base classes' notes.
         action = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
@@ -119,8 +125,10 @@ class FlowdeskAutoSchema(AutoSchema):
         if family is None:
             return responses
         codes = ["400", "401", "403", "404", "405", "429", "500"]
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            codes.append("409")
         if self.method in ("POST", "PUT", "PATCH"):
-            codes += ["409", "413", "415"]
+            codes += ["413", "415"]
         for code in codes:
             error = FAMILY_ERRORS[family]
             responses.setdefault(code, self._error_response(error, code, direction))

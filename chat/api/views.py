@@ -26,6 +26,7 @@ from chat.services import post_message
 
 class WorkflowChatView(TenantScopedMixin):
     family = WORKFLOW_CHAT
+    list_is_enveloped = True
 
     def envelope(self, data):
         """The vendor's success envelope; requestId is the X-Request-Id header's value."""
@@ -39,7 +40,7 @@ class WorkflowChatView(TenantScopedMixin):
         responses=envelope("ChatSessionPageEnvelope", ChatSessionPageSerializer()),
     ),
     retrieve=extend_schema(responses=envelope("ChatSessionEnvelope", ChatSessionItemSerializer())),
-    destroy=extend_schema(responses=envelope("ChatSessionDeletedEnvelope", ChatSessionItemSerializer())),
+    destroy=extend_schema(responses={200: envelope("ChatSessionDeletedEnvelope", ChatSessionItemSerializer())}),
 )
 class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
     """GET /sessions (the list), GET and DELETE /sessions/{sessionId or workflowId}."""

@@ -81,3 +81,20 @@ def test_schema_and_docs_are_public_and_offline():
     assert not re.search(r'(?:src|href)="https?://', html)
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
+
+
+def test_chat_session_list_schema_matches_vendor_page(schema):
+    text = (DOCS / "workflow-chat-sessions.txt").read_text()
+    example = json.loads(text[text.index('{ "code"'): text.index("API Playground")])
+    covers(keys_of(schema, list_response(schema, "/v1/ai/workflow/chat/sessions/")), keys_of_example(example))
+
+
+def test_message_flow_list_schema_matches_vendor_page(schema):
+    text = (DOCS / "message-flows.txt").read_text()
+    example = json.loads(text[text.index("[\n{"):])
+    covers(keys_of(schema, list_response(schema, "/v1/api/message-flows/")), keys_of_example(example))
+
+
+def test_schema_validates_without_warnings(django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
