@@ -129,3 +129,44 @@ def test_nul_characters_are_refused_before_the_database(tenant):
     assert (response.status_code, response.json()) == (400, {"detail": "The path or query contains a NUL character."})
     response = tenant.client.get(url, HTTP_CURRENT_ORG_ID="org_\x00")
     assert response.status_code == 403
+
+
+def test_429_in_each_familys_body(tenant, settings):
+    one = parse_rate("1/minute")
+    settings.FLOWDESK_RATE_LIMITS = {family: one for family in settings.FLOWDESK_RATE_LIMITS}
+    workspace = {"HTTP_X_WORKSPACE_ID": tenant.workspace.pk}
+    calls = {
+        "message_flows": lambda: tenant.client.get("/v1/api/message-flows", **workspace),
+        "workflow_chat": lambda: tenant.client.get("/v1/ai/workflow/chat/sessions"),
+        "user_sessions": lambda: tenant.client.get("/session"),
+    }
+    bodies = {}
+    for family, call in calls.items():
+        assert call().status_code == 200, family
+        response = call()
+        assert response.status_code == 429, family
+        assert 1 <= int(response["Retry-After"]) <= 60
+        bodies[family] = response.json()
+    flows_error = bodies["message_flows"]["error"]
+    assert set(flows_error) == {"code", "message", "reset_at"}
+    assert flows_error["code"] == "rate_limit_exceeded"
+    assert flows_error["reset_at"].endswith("Z") and flows_error["reset_at"] in flows_error["message"]
+    chat = bodies["workflow_chat"]
+    assert (chat["code"], chat["details"]) == (429, [])
+    assert chat["message"].startswith("Rate limit exceeded")
+    assert bodies["user_sessions"]["error"]["type"] == "TOO_MANY_REQUESTS"
+    assert bodies["user_sessions"]["error"]["status"] == 429
+
+
+def test_413_in_each_familys_body(tenant, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    big = {"content": "x" * 4000}
+    response = tenant.client.post("/v1/ai/workflow/chat/messages", {"sessionId": "s_1", "role": "user", **big},
+                                  format="json")
+    assert response.status_code == 413
+    assert response.json() == {"code": 413, "message": "Request body is larger than 1024 bytes.", "details": [],
+                               "requestId": response["X-Request-Id"]}
+    response = tenant.client.post("/v1/api/message-flows", big, format="json",
+                                  HTTP_X_WORKSPACE_ID=tenant.workspace.pk)
+    assert response.status_code == 413
+    assert response.json() == {"error": {"code": "payload_too_large", "message": "Request body is larger than 1024 bytes."}}
