@@ -136,6 +136,61 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# --- Live flow engine (flows/engine.py): where sessions run and which model answers LLM steps ---
+
+# A Celery broker (e.g. redis://127.0.0.1:6379/0) makes sessions run in `celery -A config worker`
+# processes; without one (the embedded default) they run in a thread of the web process.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or None
+
+
+def _choice(name, default, choices):
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+# celery: a worker runs each step; thread: in-process after the response; eager: inline when the
+# transaction commits (tests).
+LIVE_FLOW_RUNNER = _choice(
+    "FLOWDESK_LIVE_FLOW_RUNNER", "celery" if CELERY_BROKER_URL else "thread", ("celery", "thread", "eager")
+)
+if LIVE_FLOW_RUNNER == "celery" and not CELERY_BROKER_URL:
+    raise ImproperlyConfigured("FLOWDESK_LIVE_FLOW_RUNNER=celery needs CELERY_BROKER_URL")
+# offline: a deterministic model (demo, tests); openai: any OpenAI-compatible chat-completions API;
+# or the dotted path of a class with `complete(messages, *, labels, options)`.
+LIVE_FLOW_LLM_BACKEND = env_str("FLOWDESK_LLM_BACKEND", "offline")
+LIVE_FLOW_LLM_BASE_URL = env_str("FLOWDESK_LLM_BASE_URL", "https://api.openai.com/v1")
+LIVE_FLOW_LLM_API_KEY = env_str("FLOWDESK_LLM_API_KEY") or None
+LIVE_FLOW_LLM_MODEL = env_str("FLOWDESK_LLM_MODEL", "gpt-4o-mini")
+LIVE_FLOW_LLM_TIMEOUT = env_int("FLOWDESK_LLM_TIMEOUT", 60, minimum=1, maximum=3600)  # seconds, per request
+LIVE_FLOW_LLM_RETRIES = env_int("FLOWDESK_LLM_RETRIES", 2, minimum=0, maximum=10)  # after the first try
+# How long a worker holds a running step. Longer than the model's worst case (every try timing out,
+# plus back-off): a step still RUNNING after it was left by a worker that died.
+LIVE_FLOW_STEP_LEASE = env_int(
+    "FLOWDESK_STEP_LEASE_SECONDS",
+    LIVE_FLOW_LLM_TIMEOUT * (LIVE_FLOW_LLM_RETRIES + 1) + 2 ** LIVE_FLOW_LLM_RETRIES + 30,
+    minimum=1,
+)
+# A flow whose transitions loop fails after this many recorded steps instead of running for ever.
+LIVE_FLOW_MAX_STEPS = env_int("FLOWDESK_SESSION_MAX_STEPS", 500, minimum=1)
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # the database holds the outcome; no result backend
+# A task is acknowledged when it ends, so a worker that dies mid-step leaves it to be delivered again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis hands an unacknowledged task (its worker died) to another worker after this many seconds.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", LIVE_FLOW_STEP_LEASE + 60, minimum=1),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
+    "unacked_restore_throttle": 1,
+}
+
+
 def _log_level():
     level = env_str("LOG_LEVEL", "WARNING").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

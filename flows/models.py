@@ -147,6 +147,10 @@ class LiveFlowSession(TimestampedModel):
             # The list endpoint: one live flow's sessions, newest first, optionally by status.
             models.Index(fields=["live_flow", "-created_at", "-id"], name="session_list_idx"),
             models.Index(fields=["live_flow", "status", "-created_at"], name="session_status_idx"),
+            # The engine's recovery sweep: sessions a worker still has to move, across live flows.
+            models.Index(
+                fields=["updated_at"], condition=Q(status__in=["NEW", "RUNNING"]), name="session_active_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["id", "flow_version"], name="session_id_version_unique"),
@@ -169,6 +173,11 @@ class LiveFlowSessionStep(TimestampedModel):
     result = models.TextField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)
     user_input = models.TextField(null=True, blank=True)
+    # The engine's bookkeeping (flows/engine.py), not part of the vendor's shape: how many times a
+    # worker has started this step, and until when the worker running it holds it. A RUNNING step
+    # whose lease has passed was left by a worker that died; it is retried once, then fails.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

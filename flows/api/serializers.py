@@ -214,6 +214,12 @@ class LiveFlowSessionSerializer(serializers.Serializer):
         return renderer.session(instance)
 
 
+class UserInputSerializer(serializers.Serializer):
+    """The body of POST .../sessions/{id}/user_input/."""
+
+    user_input = StrictCharField(allow_blank=True, max_length=100_000)
+
+
 class FlowSerializer(StrictModelSerializer):
     id = serializers.UUIDField(required=False)
     organisation_id = serializers.CharField(source="organization_id", read_only=True)
@@ -277,3 +283,16 @@ class LiveFlowSerializer(StrictModelSerializer):
             "created_at": iso_z(instance.created_at),
             "updated_at": iso_z(instance.updated_at),
         }
+
+
+class LiveFlowReadSerializer(serializers.Serializer):
+    """The shape LiveFlowSerializer renders (the schema's response; requests name a version by id)."""
+
+    name = serializers.CharField()
+    description = serializers.CharField()
+    id = serializers.UUIDField()
+    organisation_id = serializers.CharField()
+    current_version = FlowVersionSerializer(allow_null=True)
+    sessions = serializers.IntegerField(help_text="The number of the live flow's sessions.")
+    created_at = IsoZDateTimeField()
+    updated_at = IsoZDateTimeField()

@@ -4,8 +4,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api.errors import LIVE_FLOWS, Conflict
@@ -13,13 +14,16 @@ from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
 from flows.api.serializers import (
     FlowSerializer,
     FlowVersionSerializer,
+    LiveFlowReadSerializer,
     LiveFlowSerializer,
     LiveFlowSessionSerializer,
     SessionRenderer,
+    UserInputSerializer,
 )
+from flows.engine import SessionStateError
 from flows.filters import LiveFlowSessionFilterSet
 from flows.models import Flow, FlowVersion, LiveFlow, LiveFlowSession, Step, StepTransition
-from flows.services import start_session
+from flows.services import cancel_session, start_session, submit_user_input
 
 
 class LiveFlowsView(TenantScopedMixin):
@@ -138,6 +142,13 @@ def write_graph(version, data):
     )
 
 
+@extend_schema_view(
+    list=extend_schema(responses=LiveFlowReadSerializer(many=True)),
+    retrieve=extend_schema(responses=LiveFlowReadSerializer),
+    create=extend_schema(responses={201: LiveFlowReadSerializer}),
+    update=extend_schema(responses=LiveFlowReadSerializer),
+    partial_update=extend_schema(responses=LiveFlowReadSerializer),
+)
 class LiveFlowViewSet(LiveFlowsView, viewsets.ModelViewSet):
     queryset = (
         LiveFlow.objects.select_related("current_version")
@@ -205,6 +216,39 @@ class LiveFlowSessionViewSet(
         serializer.is_valid(raise_exception=True)
         if self.live_flow.current_version_id is None:
             raise Conflict("This live flow has no current version to run.")
-        session = start_session(self.live_flow, serializer.validated_data["inputs"])
-        return Response(self.get_serializer(self.get_queryset().get(pk=session.pk)).data, status=status.HTTP_201_CREATED)
+        # Rendered before the transaction commits, and so before a worker can take the session:
+        # the answer is the session as started (NEW), whatever the worker does next.
+        with transaction.atomic():
+            session = start_session(self.live_flow, serializer.validated_data["inputs"])
+            data = self.get_serializer(self.get_queryset().get(pk=session.pk)).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
+    def _session_data(self, session):
+        return self.get_serializer(self.get_queryset().get(pk=session.pk)).data
+
+    @extend_schema(request=UserInputSerializer, responses=LiveFlowSessionSerializer)
+    @action(detail=True, methods=["post"], url_path="user_input")
+    def user_input(self, request, *args, **kwargs):
+        """The vendor's "add user input": answers the USER_INPUT step the session waits on."""
+        session = self.get_object()
+        serializer = UserInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            # As answered (RUNNING, the next step NEW): rendered before a worker runs on.
+            with transaction.atomic():
+                submit_user_input(session, serializer.validated_data["user_input"])
+                data = self._session_data(session)
+        except SessionStateError as exc:
+            raise Conflict(str(exc)) from None
+        return Response(data)
+
+    @extend_schema(request=None, responses=LiveFlowSessionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        """The vendor's "cancel session": CANCELLED unless it has already ended."""
+        session = self.get_object()
+        try:
+            cancel_session(session)
+        except SessionStateError as exc:
+            raise Conflict(str(exc)) from None
+        return Response(self._session_data(session))

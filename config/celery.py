@@ -1,0 +1,18 @@
+"""The Celery app that runs live flow sessions: `celery -A config worker` (see flows/tasks.py)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("flowdesk")
+# Every CELERY_* Django setting, read from the environment by config/settings.py.
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# With `celery -A config beat` (or `worker -B`): every minute, send again the live flow sessions that
+# no worker is moving (a worker died, a task was lost). Workers also do this when they start.
+app.conf.beat_schedule = {
+    "recover-live-flow-sessions": {"task": "flows.recover_live_flow_sessions", "schedule": 60.0},
+}
