@@ -96,6 +96,8 @@ class ChatSession(models.Model):
             # The list endpoint: one organization's sessions, most recent first, ties by id.
             models.Index(fields=["organization", "-activity_at", "-id"], name="chatsession_list_idx"),
             models.Index(fields=["organization", "context_type", "-activity_at", "-id"], name="chatsession_ctx_idx"),
+            # The admin's list across organizations, most recent first.
+            models.Index(fields=["-activity_at", "-id"], name="chatsession_activity_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -147,7 +149,11 @@ class ChatMessage(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["session", "created_at", "id"], name="chatmessage_history_idx")]
+        indexes = [
+            models.Index(fields=["session", "created_at", "id"], name="chatmessage_history_idx"),
+            # The admin's list across sessions, newest first.
+            models.Index(fields=["-created_at", "-id"], name="chatmessage_created_idx"),
+        ]
 
     def __str__(self):
         return f"{self.role}: {self.content[:40]}"

@@ -112,6 +112,8 @@ class UserSession(models.Model):
         indexes = [
             # GET /session: one user's sessions, most recently updated first.
             models.Index(fields=["user", "-updated_at", "-id"], name="usersession_list_idx"),
+            # The admin's list across users, most recently updated first.
+            models.Index(fields=["-updated_at", "-id"], name="usersession_updated_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,0 +1,179 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.admin_utils import (
+    OrganizationScopedAdmin,
+    ScopedInlineMixin,
+    ScopedRelatedFilter,
+    member_organizations,
+    subquery_count,
+)
+from accounts.models import ApiKey, Membership, Organization, Workspace
+
+User = get_user_model()
+
+
+class MembershipInline(ScopedInlineMixin, admin.TabularInline):
+    model = Membership
+    organization_path = "organization"
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    extra = 0
+    list_select_related = True
+
+    def get_queryset(self, request):
+        # user: each row's user shown in the autocomplete
+        return super().get_queryset(request).select_related("user")
+
+
+class WorkspaceInline(ScopedInlineMixin, admin.TabularInline):
+    model = Workspace
+    organization_path = "organization"
+    fields = ["id", "name", "created_at"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Organization)
+class OrganizationAdmin(OrganizationScopedAdmin):
+    organization_path = "pk"
+    list_display = ["id", "name", "workspaces_count", "members_count", "created_at"]
+    search_fields = ["id", "name"]
+    date_hierarchy = "created_at"
+    ordering = ["id"]
+    inlines = [WorkspaceInline, MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            workspaces_total=subquery_count(Workspace, "organization"),
+            members_total=subquery_count(Membership, "organization"),
+        )
+
+    @admin.display(description="workspaces", ordering="workspaces_total")
+    def workspaces_count(self, obj):
+        return obj.workspaces_total
+
+    @admin.display(description="members", ordering="members_total")
+    def members_count(self, obj):
+        return obj.members_total
+
+    def get_readonly_fields(self, request, obj=None):
+        # The id is what API clients send in Current-Org-Id: set once.
+        return ["id", "created_at"] if obj else ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change and not request.user.is_superuser:
+            # A staff member keeps sight of the organization they create.
+            Membership.objects.get_or_create(user=request.user, organization=obj, defaults={"role": "owner"})
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    list_display = ["id", "name", "organization", "created_at"]
+    list_select_related = ["organization"]  # the organization column
+    list_filter = [("organization", ScopedRelatedFilter)]
+    search_fields = ["id", "name", "organization__id", "organization__name"]
+    date_hierarchy = "created_at"
+    ordering = ["id"]
+    autocomplete_fields = ["organization"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["id", "created_at"] if obj else ["created_at"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    list_display = ["user", "organization", "role", "created_at"]
+    list_select_related = ["user", "organization"]  # the user and organization columns
+    list_filter = ["role", ("organization", ScopedRelatedFilter)]
+    search_fields = ["user__username", "user__email", "organization__id", "organization__name"]
+    date_hierarchy = "created_at"
+    ordering = ["organization", "user__username"]
+    autocomplete_fields = ["user", "organization"]
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "user", "organization", "workspace"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    form = ApiKeyForm
+    list_display = ["prefix", "name", "user", "organization", "workspace", "created_at", "last_used_at", "revoked"]
+    list_select_related = ["user", "organization", "workspace"]  # the user, organization and workspace columns
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), ("organization", ScopedRelatedFilter)]
+    search_fields = ["prefix", "name", "user__username", "organization__id", "workspace__id"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    autocomplete_fields = ["user", "organization", "workspace"]
+    actions = ["revoke_keys"]
+
+    @admin.display(description="revoked", boolean=False, ordering="revoked_at")
+    def revoked(self, obj):
+        return obj.revoked_at or "—"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "user", "organization", "workspace"]
+        return ["prefix", "name", "user", "organization", "workspace", "created_at", "last_used_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        # A key belongs to its user and organization for life; revoke it and create another.
+        return ["prefix", "user", "organization", "workspace", "created_at", "last_used_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        created, raw = ApiKey.generate(
+            user=obj.user, organization=obj.organization, workspace=obj.workspace, name=obj.name
+        )
+        _, joined = Membership.objects.get_or_create(user=obj.user, organization=obj.organization)
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = created.pk, created.prefix, created.key_hash, created.created_at
+        obj._state.adding = False
+        if joined:
+            self.message_user(request, f"{obj.user} was made a member of {obj.organization.pk}.", messages.INFO)
+        self.message_user(
+            request,
+            f"The new API key is {raw} — copy it now: it is stored hashed and will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {revoked} API key{'s' if revoked != 1 else ''}.", messages.SUCCESS)
+
+
+# Django's user admin, scoped: staff see the members of their organizations, and only superusers
+# hand out staff status, superuser status, groups or permissions.
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class FlowdeskUserAdmin(OrganizationScopedAdmin, UserAdmin):
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_superuser", "date_joined"]
+    date_hierarchy = "date_joined"
+    list_filter = ["is_staff", "is_superuser", "is_active"]
+    inlines = [MembershipInline]
+
+    def organization_q(self, request):
+        return Q(pk__in=Membership.objects.filter(organization__in=member_organizations(request)).values("user_id"))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_staff", "is_superuser", "groups", "user_permissions"]
+        return fields

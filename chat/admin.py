@@ -1,0 +1,187 @@
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
+from django.template.defaultfilters import truncatechars
+
+from accounts.admin_utils import (
+    LargeTableAdminMixin,
+    OrganizationScopedAdmin,
+    ScopedInlineMixin,
+    ScopedRelatedFilter,
+    json_array_chunks,
+    json_array_of_strings,
+    json_download,
+    keyset_batches,
+    single_scope,
+    subquery_count,
+)
+from accounts.api.renderers import dumps
+from chat.api.serializers import SESSION_ID_MESSAGE, SESSION_ID_PATTERN, session_item
+from chat.models import ChatMessage, ChatSession, ContextType, Workflow
+
+# How many messages a chat session's page lists (the latest, oldest first); all are in the
+# "Chat messages" list, filtered by session.
+MESSAGES_SHOWN = 200
+
+
+def refresh_summaries(session_ids):
+    """Recount the sessions' stored summary fields after the admin changed their messages."""
+    with transaction.atomic():
+        sessions = ChatSession.objects.filter(pk__in=sorted(set(session_ids)))
+        # Locked in pk order, as every other writer does, so a concurrent post is not lost.
+        list(sessions.select_for_update().order_by("pk").values_list("pk", flat=True))
+        sessions.refresh_summaries()
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    list_display = ["name", "id", "organization", "chat_sessions_count", "created_at"]
+    list_select_related = ["organization"]  # the organization column
+    list_filter = [("organization", ScopedRelatedFilter)]
+    search_fields = ["name", "=id"]
+    date_hierarchy = "created_at"
+    ordering = ["name", "id"]
+    autocomplete_fields = ["organization"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(sessions_total=subquery_count(ChatSession, "workflow"))
+
+    @admin.display(description="chat sessions", ordering="sessions_total")
+    def chat_sessions_count(self, obj):
+        return obj.sessions_total
+
+
+class LatestMessagesFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        if not hasattr(self, "_shown"):
+            latest = list(super().get_queryset().order_by("-created_at", "-id")[:MESSAGES_SHOWN])
+            latest.reverse()
+            self._shown = latest
+        return self._shown
+
+
+class ChatMessageInline(ScopedInlineMixin, admin.TabularInline):
+    model = ChatMessage
+    formset = LatestMessagesFormSet
+    organization_path = "session__organization"
+    fields = ["role", "content", "tokens_used", "image_urls", "created_at"]
+    json_validators = {"image_urls": [json_array_of_strings]}
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = f"messages (the latest {MESSAGES_SHOWN})"
+
+
+class ChatSessionForm(forms.ModelForm):
+    class Meta:
+        model = ChatSession
+        fields = ["organization", "context_type", "session_id", "workflow"]
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = cleaned.get("organization") or getattr(self.instance, "organization", None)
+        context_type, session_id, workflow = cleaned.get("context_type"), cleaned.get("session_id"), cleaned.get("workflow")
+        if session_id and not SESSION_ID_PATTERN.match(session_id):
+            self.add_error("session_id", SESSION_ID_MESSAGE)
+        if context_type == ContextType.SESSION and not session_id:
+            self.add_error("session_id", "A create-page chat (context type 'session') needs a session id.")
+        if context_type == ContextType.WORKFLOW and workflow is None:
+            self.add_error("workflow", "A workflow chat needs its workflow.")
+        if workflow is not None and organization is not None and workflow.organization_id != organization.pk:
+            self.add_error("workflow", "This workflow belongs to another organization.")
+        return cleaned
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+    organization_path = "organization"
+    form = ChatSessionForm
+    list_display = [
+        "__str__", "context_type", "organization", "workflow", "message_count", "first_message_at",
+        "last_message_at", "short_preview",
+    ]
+    list_select_related = ["organization", "workflow"]  # the organization and workflow columns
+    list_filter = ["context_type", ("organization", ScopedRelatedFilter)]
+    search_fields = ["=session_id", "=workflow__id"]
+    search_help_text = "A session id or a workflow id (exact)."
+    date_hierarchy = "activity_at"
+    # The list endpoint's order, served by chatsession_activity_idx.
+    ordering = ["-activity_at", "-id"]
+    autocomplete_fields = ["organization", "workflow"]
+    summary_fields = ["message_count", "first_message_at", "last_message_at", "preview", "activity_at", "created_at"]
+    inlines = [ChatMessageInline]
+    actions = ["export_sessions"]
+
+    @admin.display(description="preview")
+    def short_preview(self, obj):
+        return truncatechars(obj.preview or "", 60)
+
+    def get_fields(self, request, obj=None):
+        return ["organization", "context_type", "session_id", "workflow", *self.summary_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Kept exact from the stored messages; moving a chat to another organization is not a thing.
+        return [*self.summary_fields, "organization"] if obj else self.summary_fields
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if any(formset.model is ChatMessage and formset.has_changed() for formset in formsets):
+            refresh_summaries([form.instance.pk])
+
+    @admin.action(description="Download selected chat sessions as JSON (the list endpoint's envelope)", permissions=["view"])
+    def export_sessions(self, request, queryset):
+        organization_id = single_scope(self, request, queryset, "organization_id", "organizations")
+        if organization_id is None:
+            return None
+        # workflow: each item's workflowId and workflowName
+        rows = keyset_batches(queryset.select_related("workflow"), ("-activity_at", "-id"))
+        request_id = getattr(request, "request_id", "")
+
+        def envelope():
+            # The list endpoint's envelope; `limit` (after `items`) is the number of items written.
+            count = 0
+
+            def items():
+                nonlocal count
+                for batch in rows:
+                    for session in batch:
+                        count += 1
+                        yield session_item(session)
+
+            yield b'{"code":200,"data":{"hasMore":false,"items":'
+            yield from json_array_chunks(items())
+            yield b',"limit":' + dumps(count) + b',"offset":0},"message":"success","requestId":' + dumps(request_id) + b"}"
+
+        return json_download(f"chat-sessions-{organization_id}.json", envelope())
+
+
+class ChatMessageForm(forms.ModelForm):
+    class Meta:
+        model = ChatMessage
+        fields = ["session", "role", "content", "tokens_used", "image_urls", "created_at"]
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+    organization_path = "session__organization"
+    form = ChatMessageForm
+    list_display = ["id", "session", "role", "short_content", "tokens_used", "created_at"]
+    list_select_related = ["session"]  # the session column (its session id or workflow id)
+    list_filter = ["role"]
+    search_fields = ["=id", "=session__session_id", "=session__workflow__id"]
+    search_help_text = "A message id, or its chat's session id or workflow id (exact)."
+    date_hierarchy = "created_at"
+    # Served by chatmessage_created_idx.
+    ordering = ["-created_at", "-id"]
+    autocomplete_fields = ["session"]
+    json_validators = {"image_urls": [json_array_of_strings]}
+
+    @admin.display(description="content")
+    def short_content(self, obj):
+        return truncatechars(obj.content, 80)
+
+    def save_model(self, request, obj, form, change):
+        before = form.initial.get("session") if change else None
+        super().save_model(request, obj, form, change)
+        refresh_summaries([pk for pk in (before, obj.session_id) if pk is not None])

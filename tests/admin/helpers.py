@@ -1,0 +1,65 @@
+"""Posting the admin's forms as a browser would: every field with the value the page shows."""
+
+from datetime import datetime
+
+from django import forms
+from django.urls import reverse
+from django.utils import timezone
+
+
+def admin_url(model, view, *args):
+    opts = model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=args)
+
+
+def _form_values(form, data):
+    for name, field in form.fields.items():
+        value = form[name].value()
+        key = form.add_prefix(name)
+        if isinstance(field, forms.SplitDateTimeField):
+            if value:
+                value = timezone.localtime(value) if isinstance(value, datetime) else value
+                data[f"{key}_0"], data[f"{key}_1"] = value.date().isoformat(), value.time().isoformat()
+            else:
+                data[f"{key}_0"] = data[f"{key}_1"] = ""
+        elif isinstance(field, forms.BooleanField):
+            if value:
+                data[key] = "on"
+        elif isinstance(field.widget, forms.CheckboxSelectMultiple | forms.SelectMultiple):
+            data[key] = [str(v) for v in (value or [])]
+        elif value is None:
+            data[key] = ""
+        else:
+            data[key] = str(value)
+
+
+def page_form_data(response):
+    """The POST body of the change/add page in ``response``, unchanged."""
+    context = response.context
+    data = {}
+    _form_values(context["adminform"].form, data)
+    for inline in context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        for name in management.fields:
+            data[management.add_prefix(name)] = str(management[name].value())
+        for form in formset.forms:
+            _form_values(form, data)
+    return data
+
+
+def add_inline_row(data, prefix, **values):
+    """One more (new) row in the inline formset ``prefix``."""
+    index = int(data[f"{prefix}-TOTAL_FORMS"])
+    for name, value in values.items():
+        data[f"{prefix}-{index}-{name}"] = value
+    data[f"{prefix}-TOTAL_FORMS"] = str(index + 1)
+    return data
+
+
+def changelist_ids(response):
+    return {obj.pk for obj in response.context["cl"].result_list}
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]] if response.context else []
