@@ -1,5 +1,6 @@
 import django_filters
 
+from accounts.filters import UTCIsoDateTimeFilter
 from chat.models import ChatSession, ContextType
 
 
@@ -8,8 +9,8 @@ class ChatSessionFilterSet(django_filters.FilterSet):
 
     contextType = django_filters.ChoiceFilter(field_name="context_type", choices=ContextType.choices)
     workflowId = django_filters.UUIDFilter(field_name="workflow_id")
-    lastMessageAfter = django_filters.IsoDateTimeFilter(field_name="last_message_at", lookup_expr="gte")
-    lastMessageBefore = django_filters.IsoDateTimeFilter(field_name="last_message_at", lookup_expr="lt")
+    lastMessageAfter = UTCIsoDateTimeFilter(field_name="last_message_at", lookup_expr="gte")
+    lastMessageBefore = UTCIsoDateTimeFilter(field_name="last_message_at", lookup_expr="lt")
     # Text search on the preview (the first user message).
     search = django_filters.CharFilter(field_name="preview", lookup_expr="icontains", max_length=200)
 

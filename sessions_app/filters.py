@@ -1,13 +1,14 @@
 import django_filters
 
+from accounts.filters import UTCIsoDateTimeFilter
 from sessions_app.models import ResponseMode, UserSession
 
 
 class UserSessionFilterSet(django_filters.FilterSet):
     language = django_filters.CharFilter()
     responseMode = django_filters.ChoiceFilter(field_name="response_mode", choices=ResponseMode.choices)
-    updatedAfter = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    updatedBefore = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
+    updatedAfter = UTCIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updatedBefore = UTCIsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
 
     class Meta:
         model = UserSession

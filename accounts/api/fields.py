@@ -27,6 +27,13 @@ def parse_iso(value):
         parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    # Stored in UTC: PostgreSQL refuses offsets past ±15:59, and the API answers in UTC anyway.
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+    if not datetime(1, 1, 2, tzinfo=UTC) <= parsed <= datetime(9999, 12, 30, tzinfo=UTC):
+        raise ValueError("out of range")
     return parsed
 
 

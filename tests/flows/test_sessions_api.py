@@ -214,3 +214,14 @@ def test_method_not_allowed_and_unknown_path(tenant):
     assert (response.status_code, response.json()) == (405, {"detail": 'Method "DELETE" not allowed.'})
     response = tenant.client.get(f"/live_flows/{live_flow.pk}/nothing-here")
     assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+
+
+@pytest.mark.parametrize("value", ["4701-09-18T02:32:28+23:58", "9999-12-31T23:59:59-10:00", "0001-01-01T00:00:00+05:00"])
+def test_extreme_offsets_and_years_are_refused_or_normalised(tenant, value):
+    """Found by schemathesis: PostgreSQL refuses offsets past ±15:59 (it was a 500)."""
+    live_flow = make_live_flow(tenant.organization)
+    make_session(live_flow)
+    response = tenant.client.get(sessions_url(live_flow.pk), {"created_after": value})
+    assert response.status_code in (200, 422), response.content
+    if response.status_code == 422:
+        assert response.json()["detail"][0]["loc"] == ["query", "created_after"]
