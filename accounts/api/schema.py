@@ -4,15 +4,15 @@ Every family view inherits them through ``FlowdeskAutoSchema``; a view only desc
 success bodies.
 """
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 import inspect
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
-from accounts.api.errors import LIVE_FLOWS, MESSAGE_FLOWS, USER_SESSIONS, USER_SESSION_TYPES, WORKFLOW_CHAT
+from accounts.api.errors import LIVE_FLOWS, MESSAGE_FLOWS, USER_SESSION_TYPES, USER_SESSIONS, WORKFLOW_CHAT
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
