@@ -24,6 +24,7 @@ from django.http import StreamingHttpResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from accounts.api.fields import has_nul
 from accounts.api.renderers import dumps
 from accounts.models import Membership
 
@@ -125,19 +126,6 @@ class PrettyJSONWidget(forms.Textarea):
         return context
 
 
-def _has_nul(value):
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 class PrettyJSONField(forms.JSONField):
@@ -159,7 +147,7 @@ class PrettyJSONField(forms.JSONField):
             except json.JSONDecodeError as exc:
                 raise ValidationError(self.error_messages["invalid"], code="invalid", params={"error": exc}) from None
         value = super().to_python(value)
-        if _has_nul(value):
+        if has_nul(value):
             raise ValidationError("Null characters (\\u0000) are not allowed.", code="null_characters")
         return value
 

@@ -5,6 +5,22 @@ from datetime import UTC, datetime
 from rest_framework import serializers
 
 
+def has_nul(value):
+    """Whether a JSON value holds a NUL anywhere (PostgreSQL stores none in text or jsonb)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def iso_z(value):
     """ISO 8601 in UTC with `Z`; fractional seconds only where stored (trailing zeros dropped)."""
     if value is None:

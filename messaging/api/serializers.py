@@ -13,6 +13,7 @@ from accounts.api.fields import (
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
+    has_nul,
     iso_z,
 )
 from accounts.api.views import StrictSerializerMixin
@@ -72,20 +73,6 @@ class EnumField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
-def _has_nul(value):
-    """PostgreSQL's jsonb refuses \\u0000 in any string, key or value: catch it as bad input."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 class MessageFlowSettingsField(JSONObjectField):
@@ -100,7 +87,7 @@ class MessageFlowSettingsField(JSONObjectField):
         }
         if errors:
             raise serializers.ValidationError(errors)
-        if _has_nul(value):
+        if has_nul(value):
             raise serializers.ValidationError("Null characters are not allowed.")
         return value
 
