@@ -75,4 +75,5 @@ def _recover_once():
         logger.exception("Could not look for stalled live flow sessions")
         return
     for session_id in stalled:
-        threading.Thread(target=_run_in_thread, args=(session_id,), daemon=True).start()
+        threading.Thread(target=_run_in_thread, args=(session_id,), name=f"live-flow-{session_id}-recovered",
+                         daemon=True).start()

@@ -497,10 +497,12 @@ def test_demo_live_flow_runs_in_the_embedded_default(transactional_db, settings,
     def wait_for(session_id, status):
         # Join the runner's threads rather than poll: SQLite's in-memory test database locks whole
         # tables, so reading while the thread writes would fail there (a file database waits).
-        for thread in threading.enumerate():
-            if thread.name.startswith("live-flow-"):
-                thread.join(15)
-                assert not thread.is_alive()
+        # A step may hand the session to a new thread: join until none is left.
+        deadline = time.monotonic() + 30
+        while running := [t for t in threading.enumerate() if t.name.startswith("live-flow-")]:
+            assert time.monotonic() < deadline, "the runner's threads did not finish"
+            for thread in running:
+                thread.join(max(deadline - time.monotonic(), 0.1))
         body = client.get(f"{base}{session_id}/").json()
         assert body["status"] == status
         return body
