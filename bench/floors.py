@@ -104,3 +104,77 @@ def chat_sessions(conn, organization_id, limit, offset=0, request_id="req_floor"
     ]
     return orjson.dumps({"code": 200, "data": {"hasMore": len(rows) > limit, "items": items, "limit": limit,
                                                "offset": offset}, "message": "success", "requestId": request_id})
+
+
+USER_SESSIONS_SQL = f"""
+WITH page AS (
+    SELECT * FROM sessions_app_usersession
+    WHERE user_id = %(user_id)s
+    ORDER BY updated_at DESC, id DESC
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT s.uuid, s.session_id, s.name, s.dialogue_null, s.quick_replies::text, s.is_replying, s.workspace::text,
+       s.is_vm_running, s.clients::text, s.language, s.easy_mode, s.response_mode, s.llm_context,
+       s.tutorial_is_tutorial, s.tutorial_id::text, s.tutorial_progress::text, s.stats_total_connecting_time::text,
+       s.stats_current_num_of_blocks, s.stats_total_invoked_llm, s.stats_total_user_messages,
+       s.stats_total_code_executions, s.audios_null, s.user_audio, s.screenshot, s.clicks::text, s.user_info::text,
+       {TS.format(col="s.created_at")}, {TS.format(col="s.updated_at")},
+       (SELECT json_agg(json_build_object('id', d.item_id, 'contentType', d.content_type, 'isUser', d.is_user,
+                                          'content', d.content, 'ui', d.ui) ORDER BY d.position)::text
+          FROM sessions_app_dialogueitem d WHERE d.session_id = s.id),
+       (SELECT json_agg(json_build_object('id', a.clip_id, 'base64', a.base64) ORDER BY a.position)::text
+          FROM sessions_app_audioclip a WHERE a.session_id = s.id)
+FROM page s
+ORDER BY s.updated_at DESC, s.id DESC
+"""
+
+
+def _json(text):
+    return None if text is None else orjson.loads(text)
+
+
+def user_sessions(conn, user_id, limit, offset=0):
+    with conn.cursor() as cursor:
+        cursor.execute(USER_SESSIONS_SQL, {"user_id": user_id, "limit": limit, "offset": offset})
+        rows = cursor.fetchall()
+    return orjson.dumps([
+        {
+            "uuid": uuid_, "sessionId": sid, "name": name,
+            "dialogue": None if dialogue_null else orjson.loads(dialogue or "[]"),
+            "quickReplies": _json(quick), "isReplying": replying, "workspace": _json(workspace),
+            "isVMRunning": vm, "clients": _json(clients), "language": language, "easyMode": easy,
+            "responseMode": mode, "llmContext": context,
+            "tutorial": {"isTutorial": is_tutorial, "tutorialId": _json(tutorial_id), "progress": _json(progress)},
+            "stats": {"totalConnectingTime": _json(connecting), "currentNumOfBlocks": blocks,
+                      "totalInvokedLLM": llm, "totalUserMessages": user_messages, "totalCodeExecutions": runs},
+            "audios": None if audios_null else orjson.loads(audios or "[]"),
+            "userAudio": user_audio, "screenshot": screenshot, "clicks": _json(clicks), "userInfo": _json(info),
+            "createdAt": z(created), "updatedAt": z(updated),
+        }
+        for (uuid_, sid, name, dialogue_null, quick, replying, workspace, vm, clients, language, easy, mode, context,
+             is_tutorial, tutorial_id, progress, connecting, blocks, llm, user_messages, runs, audios_null,
+             user_audio, screenshot, clicks, info, created, updated, dialogue, audios) in rows
+    ])
+
+
+MESSAGE_FLOWS_SQL = f"""
+SELECT f.id, f.workspace_id, f.name, f.direction, f.description, a.agent_id, f.settings::text, f.prompt,
+       f.is_active, f.autopilot, f.message_channel, {TS.format(col="f.created_at")}, {TS.format(col="f.updated_at")}
+FROM messaging_messageflow f JOIN messaging_agent a ON a.id = f.agent_id
+WHERE f.workspace_id = %(workspace)s
+ORDER BY f.created_at, f.id
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def message_flows(conn, workspace_id, limit, offset=0):
+    with conn.cursor() as cursor:
+        cursor.execute(MESSAGE_FLOWS_SQL, {"workspace": workspace_id, "limit": limit, "offset": offset})
+        rows = cursor.fetchall()
+    return orjson.dumps([
+        {"_id": fid, "workspaceId": ws, "name": name, "direction": direction, "description": description,
+         "agent": agent, "settings": orjson.loads(settings), "prompt": prompt, "isActive": active,
+         "autopilot": autopilot, "messageChannel": channel, "createdAt": z(created), "updatedAt": z(updated)}
+        for fid, ws, name, direction, description, agent, settings, prompt, active, autopilot, channel, created,
+        updated in rows
+    ])

@@ -215,3 +215,136 @@ def generate_chat(conn, organization_id, sessions=1_000_000, messages_per_sessio
             f"(SELECT MAX(id) FROM {table(ChatSession)}))"
         )
     return written
+
+
+# --- user sessions ---------------------------------------------------------------------------
+
+
+def generate_user_sessions(conn, user_id, organization_id, sessions=50_000, dialogue_items=20, seed=3):
+    """``sessions`` sessions of one user, each with a dialogue of ``dialogue_items`` items
+    (user and AI turns, every fifth AI answer a nested group of log items) and one audio clip."""
+    from sessions_app.models import AudioClip, DialogueItem, UserSession
+
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table(UserSession)}")
+        first_pk = cursor.fetchone()[0] + 1
+
+    def session_rows():
+        for n in range(sessions):
+            created = BASE_TIME + timedelta(seconds=23 * n)
+            yield (
+                first_pk + n, str(det_uuid(seed, 5, n)), f"s{seed}{n:010d}", user_id, organization_id,
+                f"Lesson {n % 40}: loops and lists", False,
+                jsonb(["Show me an example", "Explain again"] if n % 3 else []), False,
+                jsonb({"files": [{"name": "main.py", "content": f"for i in range({n % 10}):\n    print(i)\n"}]}),
+                n % 7 == 0, jsonb(["web"]), "en" if n % 5 else "pt-BR", n % 2 == 0, "text",
+                f"The student is working on exercise {n % 12}.",
+                n % 4 == 0, jsonb(n % 9 if n % 4 == 0 else None), jsonb(n % 100),
+                jsonb(12.5 * (n % 8)), n % 30, dialogue_items // 2, dialogue_items // 2, n % 6,
+                False, None, None, jsonb([{"x": 10, "y": 20, "value": 1, "timestamp": 1700000000 + n}]),
+                jsonb(f"user_{n % 100}") if n % 2 else jsonb({"id": f"user_{n % 100}", "username": "ada",
+                                                               "image": None, "email": "ada@example.com"}),
+                created, created + timedelta(seconds=20 * dialogue_items),
+            )
+
+    written = copy_rows(
+        conn, UserSession,
+        ["id", "uuid", "session_id", "user_id", "organization_id", "name", "dialogue_null", "quick_replies",
+         "is_replying", "workspace", "is_vm_running", "clients", "language", "easy_mode", "response_mode",
+         "llm_context", "tutorial_is_tutorial", "tutorial_id", "tutorial_progress", "stats_total_connecting_time",
+         "stats_current_num_of_blocks", "stats_total_invoked_llm", "stats_total_user_messages",
+         "stats_total_code_executions", "audios_null", "user_audio", "screenshot", "clicks", "user_info",
+         "created_at", "updated_at"],
+        session_rows(),
+    )
+
+    def dialogue_rows():
+        for n in range(sessions):
+            for i in range(dialogue_items):
+                user = i % 2 == 0
+                if user:
+                    content = f"How do I make loop {i // 2} of lesson {n % 40} stop early?"
+                elif i % 10 == 9:
+                    content = [
+                        {"id": 1, "contentType": "log", "isUser": False, "content": "Running main.py", "ui": None},
+                        {"id": 2, "contentType": "log", "isUser": False, "content": "0\n1\n2", "ui": None},
+                    ]
+                else:
+                    content = "Use `break` inside the loop when the condition holds. " + "For example... " * 6
+                yield (
+                    n + first_pk, i, i + 1, "user" if user else ("group_log" if i % 10 == 9 else "ai"), user,
+                    jsonb(content), jsonb({"buttons": ["Run"]}) if i == 1 else None,
+                )
+
+    written += copy_rows(
+        conn, DialogueItem, ["session_id", "position", "item_id", "content_type", "is_user", "content", "ui"],
+        dialogue_rows(),
+    )
+    written += copy_rows(
+        conn, AudioClip, ["session_id", "position", "clip_id", "base64"],
+        ((first_pk + n, 0, f"clip_{n}", "UklGRiQAAABXQVZFZm10IBAAAAABAAEA") for n in range(sessions)),
+    )
+    for model in (UserSession, DialogueItem, AudioClip):
+        with conn.cursor() as cursor:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table(model)}', 'id'), (SELECT MAX(id) FROM {table(model)}))"
+            )
+    return written
+
+
+# --- message flows ---------------------------------------------------------------------------
+
+
+def message_flow_workspace(n):
+    return f"ws_bench{n:04d}"
+
+
+def generate_message_flows(conn, organization_id, flows=100_000, workspaces=100, agents_per_workspace=5, seed=4):
+    """``flows`` message flows spread over ``workspaces`` workspaces of the organization."""
+    from accounts.models import Workspace
+    from messaging.models import Agent, MessageFlow
+
+    written = copy_rows(
+        conn, Workspace, ["id", "organization_id", "name", "created_at"],
+        ((message_flow_workspace(w), organization_id, f"Workspace {w}", BASE_TIME) for w in range(workspaces)),
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table(Agent)}")
+        first_agent = cursor.fetchone()[0] + 1
+    written += copy_rows(
+        conn, Agent, ["id", "workspace_id", "agent_id", "created_at"],
+        ((first_agent + w * agents_per_workspace + a, message_flow_workspace(w), f"agent_{a:02d}", BASE_TIME)
+         for w in range(workspaces) for a in range(agents_per_workspace)),
+    )
+
+    def flow_rows():
+        for n in range(flows):
+            w = n % workspaces
+            a = (n // workspaces) % agents_per_workspace
+            created = BASE_TIME + timedelta(seconds=11 * n, milliseconds=n % 1000)
+            settings = {
+                "responseSettings": {"tone": "friendly", "maxLength": 300 + n % 200},
+                "security": {"allowLinks": n % 2 == 0},
+            }
+            if n % 3 == 0:
+                settings["emailSettings"] = {"signature": f"The team of workspace {w}"}
+            yield (
+                f"{seed:04x}{n:020x}", message_flow_workspace(w), first_agent + w * agents_per_workspace + a,
+                f"Follow-up flow {n}", ("inbound", "outbound", "bidirectional")[n % 3],
+                None if n % 10 == 0 else f"Reminds customers about appointment {n % 97}.", jsonb(settings),
+                "You are a polite assistant. Confirm the appointment and answer questions briefly.",
+                "Hi! This is a reminder about your appointment.", n % 5 != 0, n % 4 == 0,
+                "SMS" if n % 2 else "Email", created, created + timedelta(minutes=n % 60), n % 3,
+            )
+
+    written += copy_rows(
+        conn, MessageFlow,
+        ["id", "workspace_id", "agent_id", "name", "direction", "description", "settings", "prompt",
+         "initiation_message", "is_active", "autopilot", "message_channel", "created_at", "updated_at", "version"],
+        flow_rows(),
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table(Agent)}', 'id'), (SELECT MAX(id) FROM {table(Agent)}))"
+        )
+    return written

@@ -35,6 +35,11 @@ def parse_args(argv):
     parser.add_argument("--chat-sessions", type=int, default=1_000_000)
     parser.add_argument("--chat-small", type=int, default=10_000)
     parser.add_argument("--chat-messages", type=int, default=5, help="messages per chat session")
+    parser.add_argument("--user-sessions", type=int, default=50_000)
+    parser.add_argument("--dialogue-items", type=int, default=20, help="dialogue items per user session")
+    parser.add_argument("--message-flows", type=int, default=100_000)
+    parser.add_argument("--message-workspaces", type=int, default=100)
+    parser.add_argument("--import-runs", type=int, default=3, help="measured runs of each import against COPY")
     parser.add_argument("--import-small", type=int, default=10_000)
     parser.add_argument("--import-large", type=int, default=100_000)
     parser.add_argument("--served-seconds", type=int, default=10)
@@ -44,7 +49,9 @@ def parse_args(argv):
         args.runs = 2
         args.live_sessions, args.live_versions = 120, 2
         args.chat_sessions, args.chat_small = 300, 60
+        args.user_sessions, args.message_flows, args.message_workspaces = 60, 300, 3
         args.import_small, args.import_large = 20, 40
+        args.import_runs = 2
         args.served_seconds = 1
     args.sections = [s for s in args.sections.split(",") if s]
     unknown = set(args.sections) - set(SECTIONS)
@@ -90,7 +97,10 @@ class Report:
             f"- command: `{' '.join(['python -m bench.run', *sys.argv[1:]])}`",
             f"- every figure: median of {self.args.runs} runs after warm-up, ± half the range as a share of the median",
         ]
-        Path(path).write_text("\n".join(head + self.lines) + "\n")
+        # What was found and changed, written by hand: kept with the figures it explains.
+        findings = ROOT / "bench" / "FINDINGS.md"
+        tail = ["", findings.read_text().rstrip()] if findings.exists() and not self.args.smoke else []
+        Path(path).write_text("\n".join(head + self.lines + tail) + "\n")
 
 
 def _memory():

@@ -116,6 +116,19 @@ def json_problem(value):
     return None
 
 
+def _validate_with(field, serializer_class, data, many=False):
+    """Validate ``data`` with a serializer bound once per field and reused (a new serializer per
+    value costs more than the validation: imports validate tens of nested items per record)."""
+    key = "_many_validator" if many else "_validator"
+    serializer = field.__dict__.get(key)
+    if serializer is None:
+        serializer = field.__dict__[key] = serializer_class(many=many)
+    try:
+        return serializer.run_validation(data)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError(exc.detail) from None
+
+
 class Text(StrictCharField):
     """A string kept exactly as sent, and storable."""
 
@@ -187,10 +200,7 @@ class ItemsField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, list):
             self.fail("not_a_list")
-        serializer = self.serializer_class(data=data, many=True)
-        if not serializer.is_valid():
-            raise serializers.ValidationError(serializer.errors)
-        return [dict(item) for item in serializer.validated_data]
+        return [dict(item) for item in _validate_with(self, self.serializer_class, data, many=True)]
 
     def to_representation(self, value):
         return value
@@ -204,10 +214,7 @@ class ObjectField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        serializer = self.serializer_class(data=data)
-        if not serializer.is_valid():
-            raise serializers.ValidationError(serializer.errors)
-        return dict(serializer.validated_data)
+        return dict(_validate_with(self, self.serializer_class, data))
 
     def to_representation(self, value):
         return value
@@ -244,10 +251,7 @@ class DialogueContentField(serializers.Field):
         # Each level of items is a list holding objects: two JSON levels per dialogue level.
         if _depth(data) > 2 * MAX_DIALOGUE_DEPTH:
             self.fail("too_deep")
-        serializer = DialogueItemSerializer(data=data, many=True)
-        if not serializer.is_valid():
-            raise serializers.ValidationError(serializer.errors)
-        return [dict(item) for item in serializer.validated_data]
+        return [dict(item) for item in _validate_with(self, DialogueItemSerializer, data, many=True)]
 
     def to_representation(self, value):
         return value
@@ -263,10 +267,7 @@ class UserInfoField(serializers.Field):
             return Text(max_length=200).run_validation(data)
         if not isinstance(data, dict):
             self.fail("invalid")
-        serializer = UserInfoSerializer(data=data)
-        if not serializer.is_valid():
-            raise serializers.ValidationError(serializer.errors)
-        return dict(serializer.validated_data)
+        return dict(_validate_with(self, UserInfoSerializer, data))
 
     def to_representation(self, value):
         return value

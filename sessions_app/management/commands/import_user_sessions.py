@@ -1,6 +1,14 @@
 from django.db.models import Q
 
-from accounts.importing import CREATED, UNCHANGED, UPDATED, ImportCommand, RecordError, serializer_errors
+from accounts.importing import (
+    CREATED,
+    UNCHANGED,
+    UPDATED,
+    ImportCommand,
+    RecordError,
+    insert_objects,
+    serializer_errors,
+)
 from sessions_app.api.serializers import UserSessionSerializer, audio_rows, dialogue_rows, session_values
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
@@ -78,7 +86,7 @@ class Command(ImportCommand):
                 children.append((match, new_dialogue, new_audios))
             outcomes.append(UPDATED if changed or new_dialogue is not None or new_audios is not None else UNCHANGED)
 
-        UserSession.objects.bulk_create(to_create, batch_size=500)
+        insert_objects(UserSession, to_create)  # their pks are read back by uuid below
         if to_update:
             UserSession.objects.bulk_update(to_update, sorted(update_fields), batch_size=500)
         self._write_children(children)
@@ -115,7 +123,8 @@ class Command(ImportCommand):
                 audios_of[pk] = audios
         DialogueItem.objects.filter(session_id__in=list(dialogue_of)).delete()
         AudioClip.objects.filter(session_id__in=list(audios_of)).delete()
-        DialogueItem.objects.bulk_create(
+        insert_objects(
+            DialogueItem,
             [
                 DialogueItem(
                     session_id=pk, position=position, item_id=item_id, content_type=content_type,
@@ -124,13 +133,12 @@ class Command(ImportCommand):
                 for pk, rows in dialogue_of.items()
                 for position, (item_id, content_type, is_user, content, ui) in enumerate(rows)
             ],
-            batch_size=500,
         )
-        AudioClip.objects.bulk_create(
+        insert_objects(
+            AudioClip,
             [
                 AudioClip(session_id=pk, position=position, clip_id=clip_id, base64=base64)
                 for pk, rows in audios_of.items()
                 for position, (clip_id, base64) in enumerate(rows)
             ],
-            batch_size=500,
         )
