@@ -8,6 +8,7 @@ from accounts.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
 from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
 from chat.api.serializers import (
     MESSAGE_FIELDS,
+    SESSION_ITEM_COLUMNS,
     SESSION_ITEM_FIELDS,
     ChatHistoryQuery,
     ChatMessageCreateSerializer,
@@ -18,6 +19,7 @@ from chat.api.serializers import (
     envelope,
     message_data,
     session_item,
+    session_item_row,
 )
 from chat.filters import ChatSessionFilterSet
 from chat.models import ChatMessage, ChatSession, ContextType
@@ -55,11 +57,12 @@ class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
         page = validate_query(ChatSessionPageQuery, request)
         limit, offset = page["limit"], page["offset"]
         # One row past the page tells hasMore without a COUNT.
-        rows = list(self.filter_queryset(self.get_queryset())[offset : offset + limit + 1])
+        sessions = self.filter_queryset(self.get_queryset()).values_list(*SESSION_ITEM_COLUMNS)
+        rows = list(sessions[offset : offset + limit + 1])
         return self.envelope(
             {
                 "hasMore": len(rows) > limit,
-                "items": [session_item(session) for session in rows[:limit]],
+                "items": [session_item_row(row) for row in rows[:limit]],
                 "limit": limit,
                 "offset": offset,
             }

@@ -56,6 +56,27 @@ def message_flow_data(flow, detail=False):
     return data
 
 
+def message_flow_row(row):
+    """message_flow_data for a row of the list's columns (messaging.api.views.LIST_COLUMNS)."""
+    (flow_id, workspace_id, name, direction, description, agent_id, settings, prompt, is_active, autopilot,
+     message_channel, created_at, updated_at) = row
+    return {
+        "_id": flow_id,
+        "workspaceId": workspace_id,
+        "name": name,
+        "direction": direction,
+        "description": description,
+        "agent": agent_id,
+        "settings": settings,
+        "prompt": prompt,
+        "isActive": is_active,
+        "autopilot": autopilot,
+        "messageChannel": message_channel,
+        "createdAt": iso_z(created_at),
+        "updatedAt": iso_z(updated_at),
+    }
+
+
 def allowed(choices):
     return ", ".join(value for value, _ in choices)
 

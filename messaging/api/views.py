@@ -14,11 +14,13 @@ from messaging.api.serializers import (
     MessageFlowReadSerializer,
     MessageFlowSerializer,
     message_flow_data,
+    message_flow_row,
 )
 from messaging.filters import MessageFlowFilterSet
 from messaging.models import Agent, MessageFlow
 
-# What the list renders: the documented keys, not initiationMessage or __v (GET one adds those).
+# What the list renders, in message_flow_row's order: the documented keys, not initiationMessage or
+# __v (GET one adds those).
 LIST_COLUMNS = [
     "id", "workspace_id", "name", "direction", "description", "agent__agent_id", "settings", "prompt",
     "is_active", "autopilot", "message_channel", "created_at", "updated_at",
@@ -84,7 +86,8 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         queryset = self.filter_queryset(self.get_queryset())
         offset = page["offset"]
         end = offset + page["limit"] if "limit" in page else None
-        return Response([message_flow_data(flow) for flow in queryset[offset:end]])
+        # Rendered from rows, not model instances: building them was a third of the request.
+        return Response([message_flow_row(row) for row in queryset.values_list(*LIST_COLUMNS)[offset:end]])
 
     @extend_schema(responses=MessageFlowDetailSerializer)
     def retrieve(self, request, *args, **kwargs):

@@ -167,3 +167,90 @@ def test_bad_environment_stops_start_up_naming_the_variable(env, message):
 def test_migrations_match_the_models(db):
     out = io.StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
+
+
+# --- the key query: one query reads the key and what the tenant headers name ----------------------
+
+
+def test_inactive_user_is_refused(tenant, live_flow):
+    tenant.user.is_active = False
+    tenant.user.save()
+    response = tenant.client.get(f"/live_flows/{live_flow.pk}/sessions")
+    assert (response.status_code, response.json()) == (401, {"detail": "The user of this API key is inactive."})
+
+
+def test_membership_removed_from_another_organization_takes_effect_on_the_next_request(tenant, other_tenant):
+    theirs = make_live_flow(other_tenant.organization)
+    membership = Membership.objects.create(user=tenant.user, organization=other_tenant.organization)
+    url = f"/live_flows/{theirs.pk}/sessions"
+    assert tenant.client.get(url, HTTP_CURRENT_ORG_ID=other_tenant.organization.pk).status_code == 200
+    membership.delete()
+    response = tenant.client.get(url, HTTP_CURRENT_ORG_ID=other_tenant.organization.pk)
+    assert (response.status_code, response.json()) == (
+        403, {"detail": f"No access to organization {other_tenant.organization.pk!r}."}
+    )
+
+
+def test_workspace_of_another_organization_is_refused_with_its_message(tenant, other_tenant, live_flow):
+    url = f"/live_flows/{live_flow.pk}/sessions"
+    Membership.objects.create(user=tenant.user, organization=other_tenant.organization)
+    # The workspace exists and the user may act in its organization, but not while acting in their own.
+    response = tenant.client.get(url, HTTP_X_WORKSPACE_ID=other_tenant.workspace.pk)
+    assert (response.status_code, response.json()) == (
+        403,
+        {"detail": f"No access to workspace {other_tenant.workspace.pk!r} in organization {tenant.organization.pk!r}."},
+    )
+
+
+def test_key_query_reads_the_tenant_headers_too(tenant, other_tenant, django_assert_num_queries):
+    from django.utils import timezone
+
+    from chat.models import ChatSession
+
+    ChatSession.objects.create(organization=other_tenant.organization, context_type="session", session_id="s_1")
+    Membership.objects.create(user=tenant.user, organization=other_tenant.organization)
+    tenant.key.last_used_at = timezone.now()
+    tenant.key.save()
+    headers = {"HTTP_CURRENT_ORG_ID": other_tenant.organization.pk, "HTTP_X_WORKSPACE_ID": other_tenant.workspace.pk}
+    # key (with user, organization, workspace, membership, and the organization and workspace named); sessions
+    with django_assert_num_queries(2):
+        response = tenant.client.get("/v1/ai/workflow/chat/sessions", **headers)
+    assert [item["sessionId"] for item in response.json()["data"]["items"]] == ["s_1"]
+
+
+def test_authenticated_key_carries_full_rows(tenant, rf):
+    from accounts.authentication import ApiKeyAuthentication
+
+    request = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {tenant.raw_key}", HTTP_X_WORKSPACE_ID=tenant.workspace.pk)
+    user, key = ApiKeyAuthentication().authenticate(request)
+    assert (user, key, key.user, key.organization) == (tenant.user, tenant.key, tenant.user, tenant.organization)
+    assert user.username == tenant.user.username and user.is_active is True and user.date_joined is not None
+    assert key.created_at == ApiKey.objects.get(pk=key.pk).created_at and key.workspace is None
+    assert key.organization.created_at == tenant.organization.created_at
+    assert key.tenant_rows.workspace == tenant.workspace
+    assert key.tenant_rows.workspace.created_at == tenant.workspace.created_at
+
+
+def test_filter_backend_skips_the_filterset_only_when_no_parameter_names_a_filter(rf):
+    import django_filters
+    from rest_framework.request import Request
+
+    from accounts.api.views import FilterBackend
+    from chat.filters import ChatSessionFilterSet
+
+    class AlwaysFilters(ChatSessionFilterSet):
+        def filter_queryset(self, queryset):
+            return queryset.none()
+
+    class View:
+        filterset_class = ChatSessionFilterSet
+
+    def names(query, filterset_class=ChatSessionFilterSet):
+        View.filterset_class = filterset_class
+        return FilterBackend.names_a_filter(Request(rf.get("/" + query)), View)
+
+    assert not names("") and not names("?limit=5&offset=0")
+    assert names("?search=") and names("?contextType=bad") and names("?limit=5&lastMessageAfter=x")
+    assert names("", AlwaysFilters)  # a FilterSet of its own making always runs
+    required = type("Required", (django_filters.FilterSet,), {"q": django_filters.CharFilter(required=True)})
+    assert names("", required)

@@ -143,7 +143,7 @@ def test_429(tenant, monkeypatch, view):
     assert ChatMessage.objects.count() == 0
 
 
-@pytest.mark.parametrize("target", ["session_item", "post_message"])
+@pytest.mark.parametrize("target", ["session_item_row", "post_message"])
 def test_500(db, monkeypatch, target):
     tenant = make_tenant("org_crash0000000001", "crash")
     client = APIClient(raise_request_exception=False)
