@@ -22,6 +22,7 @@ from sessions_app.api.serializers import (
     dialogue_rows,
     session_data,
     session_values,
+    sessions_data,
 )
 from sessions_app.filters import UserSessionFilterSet
 from sessions_app.models import UserSession
@@ -61,7 +62,7 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        if self.action in ("list", "retrieve"):
+        if self.action == "retrieve":
             queryset = queryset.with_children()  # the rendered dialogue and audio clips
         return queryset
 
@@ -100,7 +101,7 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         queryset = self.filter_queryset(self.get_queryset()).order_by("-updated_at", "-id")
         offset = page["offset"]
         end = offset + page["limit"] if "limit" in page else None
-        return Response([session_data(session) for session in queryset[offset:end]])
+        return Response(sessions_data(queryset[offset:end]))
 
     def retrieve(self, request, *args, **kwargs):
         """One session of the current user, in the shape the list gives."""

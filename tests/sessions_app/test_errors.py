@@ -153,7 +153,8 @@ def test_500_for_an_unexpected_failure(tenant, session, monkeypatch):
     def broken(session):
         raise RuntimeError("the renderer broke")
 
-    monkeypatch.setattr("sessions_app.api.views.session_data", broken)
+    monkeypatch.setattr("sessions_app.api.views.session_data", broken)  # GET /session/{id}
+    monkeypatch.setattr("sessions_app.api.views.sessions_data", broken)  # GET /session
     client = APIClient(raise_request_exception=False)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant.raw_key}")
     for path in ("/session", "/session/err000000001"):

@@ -45,6 +45,18 @@ def test_imported_file_is_listed_back_value_for_value(tenant, records):
     assert UserSession.objects.filter(organization__isnull=True).count() == 3
 
 
+def test_list_and_retrieve_render_imported_sessions_alike(tenant):
+    """The list renders from rows, one session from its model instance: same bytes, key order too."""
+    run_import(FIXTURE, "--user", "alice")
+    response = tenant.client.get("/session")
+    in_order = {"object_pairs_hook": lambda pairs: pairs}
+    listed_sessions = json.loads(response.content, **in_order)
+    assert len(listed_sessions) == 3
+    for session in listed_sessions:
+        session_id = dict(session)["sessionId"]
+        assert json.loads(tenant.client.get(f"/session/{session_id}").content, **in_order) == session
+
+
 def test_reimport_changes_nothing(tenant):
     run_import(FIXTURE, "--user", "alice")
     rows = list(DialogueItem.objects.order_by("pk").values_list("pk", flat=True))
