@@ -19,6 +19,7 @@ from flows.api.serializers import (
     LiveFlowSessionSerializer,
     SessionRenderer,
     UserInputSerializer,
+    session_tree_rows,
 )
 from flows.engine import SessionStateError
 from flows.filters import LiveFlowSessionFilterSet
@@ -192,8 +193,10 @@ class LiveFlowSessionViewSet(
         super().initial(request, *args, **kwargs)
         self.live_flow = self.get_parent(LiveFlow, "live_flow_id")
 
-    def get_queryset(self):
-        return super().get_queryset().filter(live_flow_id=self.live_flow.pk)
+    def scope_queryset(self, queryset):
+        # The live flow in the path was found inside the tenant (initial), so its sessions are:
+        # no join to flows_liveflow, which kept the planner off session_list_idx.
+        return queryset.filter(live_flow_id=self.live_flow.pk)
 
     @extend_schema(
         parameters=[
@@ -207,8 +210,8 @@ class LiveFlowSessionViewSet(
         queryset = self.filter_queryset(self.get_queryset())
         offset = page["offset"]
         end = offset + page["limit"] if "limit" in page else None
-        renderer = SessionRenderer()
-        return Response([renderer.session(session) for session in queryset[offset:end]])
+        # Rows, not model instances: four queries (see session_tree_rows) and no instance per row.
+        return Response(SessionRenderer().page(session_tree_rows(queryset[offset:end])))
 
     def create(self, request, *args, **kwargs):
         """Start a session on the live flow's current version with the trigger `inputs`."""

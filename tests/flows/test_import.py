@@ -179,3 +179,72 @@ def test_many_records_cross_batches(tmp_path, db):
     assert run_import(path)[0] == "created 1200, updated 0, unchanged 0"
     assert run_import(path)[0] == "created 0, updated 0, unchanged 1200"
     assert LiveFlowSessionStep.objects.count() == 1200
+
+
+def fast_path_variants():
+    """Records the fast path validates, each as the serializer would (same validated data)."""
+    base = example()[0]
+    variants = [base, second_session(base)]
+    no_count = copy.deepcopy(base)
+    no_count.pop("steps_count", None)
+    null_count = dict(copy.deepcopy(base), steps_count=None)
+    renamed = copy.deepcopy(base)  # a recorded step whose nested step differs from the version's copy
+    renamed["steps"][0]["step"]["name"] = "renamed in the recording"
+    offset = copy.deepcopy(base)  # not the usual `...Z` timestamps
+    offset["created_at"] = "2023-11-07T07:31:56+02:00"
+    offset["steps"][0]["updated_at"] = "2023-11-07"
+    upper = copy.deepcopy(base)
+    upper["id"] = upper["id"].upper()
+    texts = copy.deepcopy(base)
+    texts["steps"][0].update(result="", error=None, user_input="héllo ✓", prompt={"n": [1, 2.5, None, True]})
+    return variants + [no_count, null_count, renamed, offset, upper, texts]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_fast_validation_gives_what_the_serializer_gives(index):
+    from accounts.importing import serializer_errors
+    from flows.management.commands.import_live_flow_sessions import ImportSessionSerializer, SessionValidator
+
+    record = fast_path_variants()[index]
+    validator = SessionValidator()
+    expected = serializer_errors(ImportSessionSerializer, record)
+    assert validator.fast(record) == expected  # the fast path itself, not the fallback
+    assert validator(record) == expected  # and again with the version remembered
+
+
+@pytest.mark.parametrize(
+    "mutate, path",
+    [
+        (lambda r: r["steps"][0].update(result="a\x00b"), "steps.0.result"),
+        (lambda r: r["steps"][0]["step"].update(step_type="DANCE"), "steps.0.step.step_type"),
+        (lambda r: r.update(steps_count="1"), "steps_count"),
+        (lambda r: r.update(created_at="0001-01-01T00:00:00Z"), "created_at"),
+        (lambda r: r["current_step"].update(status="SLEEPING"), "current_step.status"),
+    ],
+)
+def test_remembered_version_does_not_hide_errors(tmp_path, db, mutate, path):
+    """The second record repeats the first one's version (remembered) and carries the error."""
+    good = example()[0]
+    bad = second_session(good)
+    mutate(bad)
+    with pytest.raises(CommandError) as excinfo:
+        run_import(write(tmp_path, [good, bad]))
+    assert str(excinfo.value).startswith(f"session #2 (id {bad['id']}): {path}: ")
+    assert not LiveFlowSession.objects.exists()
+
+
+def test_new_and_existing_sessions_in_one_batch(tmp_path, db):
+    run_import(FIXTURE)
+    changed = example()[0]
+    old_step_id = changed["steps"][0]["id"]
+    new_step_id = str(uuid.uuid4())
+    for recorded in (changed["steps"][0], changed["current_step"]):
+        recorded["id"] = new_step_id  # the file now records another step: the old one goes
+    new = second_session(example()[0])
+    summary, _ = run_import(write(tmp_path, [changed, new]))
+    assert summary == "created 1, updated 1, unchanged 0"
+    assert not LiveFlowSessionStep.objects.filter(pk=old_step_id).exists()
+    currents = dict(LiveFlowSession.objects.values_list("id", "current_step_id"))
+    assert {str(k): str(v) for k, v in currents.items()} == {
+        changed["id"]: new_step_id, new["id"]: new["current_step"]["id"],
+    }
