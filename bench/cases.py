@@ -296,7 +296,11 @@ def import_cases(state):
 
 
 def copy_rate(tables, records):
-    """The given (table, where) rows copied out, deleted, and COPY'd back in: records/s."""
+    """The given (table, where) rows copied out, deleted, and COPY'd back in: records/s.
+
+    The timed part is a transaction of its own, commit included, as the import command's is: the
+    deferred key checks PostgreSQL runs at commit are charged to both sides alike.
+    """
     with transaction.atomic():
         raw = connection.connection
         buffers = []
@@ -310,12 +314,13 @@ def copy_rate(tables, records):
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             for table, where in reversed(tables):
                 cursor.execute(f"DELETE FROM {table} WHERE {where}")
-        start = time.perf_counter()
-        with raw.cursor() as cursor:
+    start = time.perf_counter()
+    with transaction.atomic():
+        with connection.connection.cursor() as cursor:
             for table, data in buffers:
                 with cursor.copy(f"COPY {table} FROM STDIN") as copy:
                     copy.write(data)
-        seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start
     return records / seconds
 
 
