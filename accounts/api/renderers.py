@@ -1,3 +1,5 @@
+import json
+
 import orjson
 from django.http import HttpResponse
 from rest_framework.renderers import BaseRenderer
@@ -5,7 +7,12 @@ from rest_framework.renderers import BaseRenderer
 
 def dumps(data):
     # Non-string keys occur in user JSON (e.g. settings imported from numbers-as-keys sources).
-    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        # orjson writes no integer past 64 bits, and PostgreSQL's jsonb hands a stored 1.8e19 back as
+        # one (found by schemathesis): the standard library writes it exactly.
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def json_response(data, status=200):

@@ -225,3 +225,16 @@ def test_extreme_offsets_and_years_are_refused_or_normalised(tenant, value):
     assert response.status_code in (200, 422), response.content
     if response.status_code == 422:
         assert response.json()["detail"][0]["loc"] == ["query", "created_after"]
+
+
+def test_integers_past_64_bits_in_stored_json_still_render(tenant):
+    """Found by schemathesis: jsonb gives 1.8e19 back as an integer orjson cannot write (was a 500)."""
+    live_flow = make_live_flow(tenant.organization)
+    session = make_session(live_flow)
+    LiveFlowSession.objects.filter(pk=session.pk).update(inputs={"big": 2**70, "small": 1})
+    for url in (sessions_url(live_flow.pk), sessions_url(live_flow.pk, session.pk)):
+        response = tenant.client.get(url)
+        assert response.status_code == 200
+        body = response.json()
+        inputs = body[0]["inputs"] if isinstance(body, list) else body["inputs"]
+        assert inputs == {"big": 2**70, "small": 1}
