@@ -1,3 +1,6 @@
+import re
+
+from django.db import connections, router
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
@@ -5,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
-from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
+from accounts.api.views import FilterBackend, TenantScopedMixin, is_uuid, validate_query
 from chat.api.serializers import (
     MESSAGE_FIELDS,
     SESSION_ITEM_COLUMNS,
@@ -20,10 +23,50 @@ from chat.api.serializers import (
     message_data,
     session_item,
     session_item_row,
+    session_item_text_row,
 )
 from chat.filters import ChatSessionFilterSet
-from chat.models import ChatMessage, ChatSession, ContextType
+from chat.models import ChatMessage, ChatSession, ContextType, Workflow
 from chat.services import post_message
+
+# The unfiltered page (nearly every list request) as one constant SQL string: what the ORM builds
+# from ChatSessionViewSet's queryset (the organization's sessions, the workflow LEFT JOINed, the
+# list order), without compiling it on every request (a sixth of the request's time). PostgreSQL
+# only (elsewhere timestamps need Django's converters); with a filter the ORM builds it.
+# Timestamps come formatted by PostgreSQL (session_item_text_row finishes them) and the workflow id
+# as text: parsing them into Python objects only to format them again was a third of the rest.
+_UTC_TEXT = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
+PAGE_SQL = (
+    f"SELECT s.context_type, {_UTC_TEXT.format('s.first_message_at')}, {_UTC_TEXT.format('s.last_message_at')}, "
+    "s.message_count, s.preview, s.session_id, s.workflow_id::text, w.name "
+    f"FROM {ChatSession._meta.db_table} s LEFT OUTER JOIN {Workflow._meta.db_table} w ON w.id = s.workflow_id "
+    "WHERE s.organization_id = %s ORDER BY s.activity_at DESC, s.id DESC LIMIT %s OFFSET %s"
+)
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_PAGE_FIELDS = ChatSessionPageQuery._declared_fields
+_PAGE_BOUNDS = [
+    (name, _PAGE_FIELDS[name].default, _PAGE_FIELDS[name].min_value, _PAGE_FIELDS[name].max_value)
+    for name in ("limit", "offset")
+]
+
+
+def page_query(request):
+    """(limit, offset) as ChatSessionPageQuery validates them; plain digits in range are read
+    directly (a serializer per request costs more than the page query), anything else goes to the
+    serializer, which words the error."""
+    params = request.query_params
+    values = []
+    for name, default, low, high in _PAGE_BOUNDS:
+        raw = params.get(name)
+        if raw is None:
+            values.append(default)
+        elif _DIGITS.fullmatch(raw) and low <= int(raw) <= high:
+            values.append(int(raw))
+        else:
+            page = validate_query(ChatSessionPageQuery, request)
+            return page["limit"], page["offset"]
+    return tuple(values)
 
 
 class WorkflowChatView(TenantScopedMixin):
@@ -54,15 +97,22 @@ class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
 
     def list(self, request, *args, **kwargs):
-        page = validate_query(ChatSessionPageQuery, request)
-        limit, offset = page["limit"], page["offset"]
+        limit, offset = page_query(request)
         # One row past the page tells hasMore without a COUNT.
-        sessions = self.filter_queryset(self.get_queryset()).values_list(*SESSION_ITEM_COLUMNS)
-        rows = list(sessions[offset : offset + limit + 1])
+        db = connections[router.db_for_read(ChatSession)]
+        if db.vendor == "postgresql" and not FilterBackend.names_a_filter(request, self):
+            with db.cursor() as cursor:
+                cursor.execute(PAGE_SQL, [self.tenant.organization.pk, limit + 1, offset])
+                rows = cursor.fetchall()
+            render = session_item_text_row
+        else:
+            sessions = self.filter_queryset(self.get_queryset()).values_list(*SESSION_ITEM_COLUMNS)
+            rows = list(sessions[offset : offset + limit + 1])
+            render = session_item_row
         return self.envelope(
             {
                 "hasMore": len(rows) > limit,
-                "items": [session_item_row(row) for row in rows[:limit]],
+                "items": [render(row) for row in rows[:limit]],
                 "limit": limit,
                 "offset": offset,
             }

@@ -1,3 +1,4 @@
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -7,10 +8,11 @@ from accounts.importing import (
     UPDATED,
     ImportCommand,
     RecordError,
+    insert_objects,
     serializer_errors,
     sync_rows,
 )
-from chat.api.serializers import ImportChatSessionSerializer
+from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
 from chat.models import ChatMessage, ChatSession, ContextType, Role, Workflow, preview_of
 
 SESSION_FIELDS = [
@@ -71,7 +73,8 @@ class Command(ImportCommand):
         return self.get_or_create_organization(options["org"])
 
     def parse_record(self, record, organization):
-        item = serializer_errors(ImportChatSessionSerializer, record)
+        # The plain-Python check for a well-formed record; the serializer words any error.
+        item = well_formed_chat_session(record) or serializer_errors(ImportChatSessionSerializer, record)
         key = session_key(item)
         if key in self.seen:
             field = "workflowId" if key[0] == ContextType.WORKFLOW else "sessionId"
@@ -89,14 +92,7 @@ class Command(ImportCommand):
             if item.get("workflowId") is not None:
                 workflows[item["workflowId"]] = {"organization_id": organization.pk, "name": item.get("workflowName")}
                 origin[item["workflowId"]] = (position, "workflowId")
-        changed_workflows = set().union(*sync_rows(
-            Workflow, workflows, ["name"],
-            check=lambda obj, values: (
-                "this workflow belongs to another organization"
-                if obj.organization_id != values["organization_id"] else None
-            ),
-            origin=origin,
-        ))
+        changed_workflows = sync_workflows(workflows, origin, now)
 
         # Sessions, matched by their key inside the organization.
         session_ids = [item["sessionId"] for _, item in batch if item.get("sessionId") is not None]
@@ -113,6 +109,7 @@ class Command(ImportCommand):
         }
         by_session_id = {s.session_id: s for s in existing if s.session_id is not None}
 
+        # sessions: key -> pk, of the matched sessions here and of the new ones that carry messages below
         sessions, to_create, to_update, created, updated = {}, [], [], set(), set()
         for position, item in batch:
             key = session_key(item)
@@ -130,30 +127,42 @@ class Command(ImportCommand):
             created_at = session.created_at if session else (values["first_message_at"] or now)
             values["activity_at"] = values["last_message_at"] or values["first_message_at"] or created_at
             if session is None:
-                session = ChatSession(organization=organization, created_at=created_at, **values)
-                to_create.append(session)
+                to_create.append((organization.pk, created_at, *(values[name] for name in SESSION_FIELDS)))
                 created.add(key)
-            else:
-                changed = [name for name in SESSION_FIELDS if getattr(session, name) != values[name]]
-                for name in changed:
-                    setattr(session, name, values[name])
-                if changed:
-                    to_update.append(session)
-                    updated.add(key)
-            sessions[key] = session
-        ChatSession.objects.bulk_create(to_create, batch_size=500)
-        ChatSession.objects.bulk_update(to_update, SESSION_FIELDS, batch_size=500)
+                continue
+            changed = [name for name in SESSION_FIELDS if getattr(session, name) != values[name]]
+            for name in changed:
+                setattr(session, name, values[name])
+            if changed:
+                to_update.append(session)
+                updated.add(key)
+            sessions[key] = session.pk
+        insert_rows(ChatSession, ("organization_id", "created_at", *SESSION_FIELDS), to_create)
+        if to_update:
+            ChatSession.objects.bulk_update(to_update, SESSION_FIELDS, batch_size=500)
+        # New sessions that carry messages: their pks, read back by key (COPY returns none).
+        new_keys = [session_key(item) for _, item in batch if "messages" in item and session_key(item) in created]
+        if new_keys:
+            new_session_ids = [value for kind, value in new_keys if kind == ContextType.SESSION]
+            new_workflow_ids = [value for kind, value in new_keys if kind == ContextType.WORKFLOW]
+            for pk, context_type, session_id, workflow_id in ChatSession.objects.filter(organization=organization).filter(
+                Q(context_type=ContextType.SESSION, session_id__in=new_session_ids)
+                | Q(context_type=ContextType.WORKFLOW, workflow_id__in=new_workflow_ids)
+            ).values_list("pk", "context_type", "session_id", "workflow_id"):
+                key = (ContextType.WORKFLOW, workflow_id) if context_type == ContextType.WORKFLOW else (
+                    ContextType.SESSION, session_id)
+                sessions[key] = pk
 
         # Messages of the items that carry them: the stored ones become exactly the file's.
         messages, with_messages = {}, []
         for position, item in batch:
             if "messages" not in item:
                 continue
-            session = sessions[session_key(item)]
-            with_messages.append(session.pk)
+            pk = sessions[session_key(item)]
+            with_messages.append(pk)
             for index, message in enumerate(item["messages"]):
                 messages[message["id"]] = {
-                    "session_id": session.pk,
+                    "session_id": pk,
                     "role": message["role"],
                     "content": message["content"],
                     "tokens_used": message.get("tokensUsed"),
@@ -179,11 +188,53 @@ class Command(ImportCommand):
         outcomes = []
         for _, item in batch:
             key = session_key(item)
-            session = sessions[key]
             if key in created:
                 outcomes.append(CREATED)
-            elif key in updated or session.pk in changed_sessions or item.get("workflowId") in changed_workflows:
+            elif key in updated or sessions[key] in changed_sessions or item.get("workflowId") in changed_workflows:
                 outcomes.append(UPDATED)
             else:
                 outcomes.append(UNCHANGED)
         return outcomes
+
+
+def sync_workflows(workflows, origin, now):
+    """sync_rows for the workflows (pk -> {organization_id, name}), new ones written as plain rows.
+
+    Returns the pks created or renamed.
+    """
+    if not workflows:
+        return set()
+    existing = Workflow.objects.in_bulk(list(workflows))
+    new, renamed = [], []
+    for pk, values in workflows.items():
+        workflow = existing.get(pk)
+        if workflow is None:
+            new.append((pk, values["organization_id"], values["name"], now))
+            continue
+        if workflow.organization_id != values["organization_id"]:
+            position, path = origin[pk]
+            raise RecordError(path, "this workflow belongs to another organization", position=position)
+        if workflow.name != values["name"]:
+            workflow.name = values["name"]
+            renamed.append(workflow)
+    insert_rows(Workflow, ("id", "organization_id", "name", "created_at"), new)
+    if renamed:
+        Workflow.objects.bulk_update(renamed, ["name"], batch_size=500)
+    return {row[0] for row in new} | {workflow.pk for workflow in renamed}
+
+
+def insert_rows(model, attnames, rows):
+    """New rows given as tuples of values for ``attnames``: COPY on PostgreSQL, else model instances.
+
+    A model instance per session and Django's per-value preparation cost more than the COPY.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        insert_objects(model, [model(**dict(zip(attnames, row, strict=True))) for row in rows])
+        return
+    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in attnames)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)

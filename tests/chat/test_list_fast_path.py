@@ -1,0 +1,116 @@
+"""The session list's fast paths answer exactly what the ORM and the query serializer would.
+
+The unfiltered page is one constant SQL string on PostgreSQL, and plain-digit `limit` / `offset`
+skip ChatSessionPageQuery; both must agree with what they replace.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from chat.api.serializers import SESSION_ITEM_COLUMNS, ChatSessionPageQuery, _iso_z, session_item_row
+from chat.api.views import page_query
+from chat.models import ChatSession, Role
+from tests.chat.factories import BASE, LIST_URL, chat
+
+pytestmark = pytest.mark.django_db
+
+
+def orm_page(organization, limit, offset):
+    """The page as the ORM path builds it (the queryset ChatSessionViewSet scopes and orders)."""
+    sessions = ChatSession.objects.filter(organization=organization).order_by("-activity_at", "-id")
+    rows = list(sessions.values_list(*SESSION_ITEM_COLUMNS)[offset : offset + limit + 1])
+    return {
+        "hasMore": len(rows) > limit,
+        "items": [session_item_row(row) for row in rows[:limit]],
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+def test_the_page_is_the_orm_page_with_ties_nulls_and_another_tenant(tenant, other_tenant):
+    for index in range(7):
+        at = BASE + timedelta(minutes=index // 2, microseconds=index * 1500)  # ties on activity_at
+        if index % 3 == 0:
+            chat(tenant.organization, workflow_id=uuid.uuid4(), workflow_name=None if index == 3 else f"Flow {index}",
+                 at=at, messages=[(Role.USER, f"hello {index}")])
+        elif index % 2:
+            chat(tenant.organization, session_id=f"session_{index}", at=at, messages=[(Role.ASSISTANT, "hi")])
+        else:  # no messages: null timestamps and preview
+            ChatSession.objects.create(organization=tenant.organization, context_type="session",
+                                       session_id=f"session_{index}", activity_at=at, created_at=at)
+    chat(other_tenant.organization, session_id="session_theirs", at=BASE + timedelta(days=1))
+    for limit, offset in ((50, 0), (2, 0), (2, 2), (3, 5), (1, 6), (5, 7), (20, 100)):
+        response = tenant.client.get(f"{LIST_URL}?limit={limit}&offset={offset}")
+        assert response.status_code == 200
+        assert response.json()["data"] == orm_page(tenant.organization, limit, offset)
+    assert "session_theirs" not in str(tenant.client.get(LIST_URL + "?limit=50").json())
+
+
+QUERIES = [
+    "", "limit=1", "limit=50", "limit=007", "offset=0", "offset=10000000", "offset=10000001", "limit=0", "limit=51",
+    "limit=", "offset=", "limit=-1", "limit=+5", "limit= 5", "limit=5 ", "limit=5.0", "limit=2.5", "limit=1e1",
+    "limit=ten", "limit=５", "limit=1&limit=60", "limit=60&limit=1", "offset=99999999999999999999", "limit=3&offset=4",
+    "search=x&limit=3", "limit=%00",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_page_query_is_what_the_serializer_validates(query):
+    request = Request(APIRequestFactory().get(f"{LIST_URL}?{query}"))
+    serializer = ChatSessionPageQuery(data=request.query_params)
+    if serializer.is_valid():
+        assert page_query(request) == (serializer.validated_data["limit"], serializer.validated_data["offset"])
+    else:
+        with pytest.raises(ValidationError) as exc:
+            page_query(request)
+        assert exc.value.detail == {name: [str(m) for m in messages] for name, messages in serializer.errors.items()}
+        assert exc.value.loc == ("query",)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
+        datetime(2024, 5, 1, 9, 0, 0, 500000, tzinfo=UTC),
+        datetime(2024, 5, 1, 9, 0, 0, 1, tzinfo=UTC),
+        datetime(999, 1, 1, tzinfo=UTC),
+        datetime(2024, 5, 1, 11, 0, tzinfo=__import__("zoneinfo").ZoneInfo("Europe/Paris")),
+        datetime(2024, 5, 1, 9, 0, tzinfo=__import__("zoneinfo").ZoneInfo("UTC")),
+    ],
+)
+def test_fast_timestamps_are_iso_z(value):
+    from accounts.api.fields import iso_z
+
+    assert _iso_z(value) == iso_z(value)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
+        datetime(2024, 5, 1, 9, 0, 10, tzinfo=UTC),
+        datetime(2024, 5, 1, 9, 0, 0, 500000, tzinfo=UTC),
+        datetime(2024, 5, 1, 9, 0, 0, 1, tzinfo=UTC),
+        datetime(2024, 5, 1, 9, 0, 0, 120, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 10, tzinfo=UTC),
+        datetime(1, 1, 2, tzinfo=UTC),
+        datetime(9999, 12, 30, tzinfo=UTC),
+    ],
+)
+def test_timestamps_formatted_by_postgresql_are_iso_z(value):
+    from django.db import connection
+
+    from accounts.api.fields import iso_z
+    from chat.api.serializers import _utc_text_z
+
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT to_char(%s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')""", [value])
+        (text,) = cursor.fetchone()
+    assert _utc_text_z(text) == iso_z(value)
