@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 
 from rest_framework import serializers
 
-from accounts.api.fields import IsoZDateTimeField, StrictCharField, StrictIntegerField, iso_z, parse_iso
+from accounts.api.fields import IsoZDateTimeField, StrictCharField, StrictIntegerField, iso_z
 from accounts.api.views import StrictSerializerMixin
+from accounts.fastcheck import NotSure, choice, text, when
 from chat.models import ContextType, Role
 
 # Client-generated ids such as session_1234567890_abc; kept URL-safe so DELETE can name them.
@@ -341,24 +342,8 @@ def envelope(name, data):
 _CONTEXT_TYPES = frozenset(ContextType.values)
 _ROLES = frozenset(Role.values)
 MAX_COUNT = 2_000_000_000
-
-
-class _NotSure(Exception):
-    """The record needs the serializer (it may be invalid)."""
-
-
-def _text(value, max_length=None, blank=True):
-    """What StrictCharField takes: a str, within max_length, no NUL, no lone surrogate."""
-    if type(value) is not str or (max_length is not None and len(value) > max_length) or (not blank and not value):
-        raise _NotSure
-    if "\x00" in value:
-        raise _NotSure
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _NotSure from None  # a lone surrogate
-    return value
+_NotSure = NotSure
+_text, _choice, _timestamp = text, choice, when
 
 
 def _session_id(value):
@@ -383,21 +368,6 @@ def _uuid(value):
 
 def _count(value, maximum=MAX_COUNT):
     if type(value) is not int or not 0 <= value <= maximum:
-        raise _NotSure
-    return value
-
-
-def _timestamp(value):
-    if type(value) is not str:
-        raise _NotSure
-    try:
-        return parse_iso(value)
-    except ValueError:
-        raise _NotSure from None
-
-
-def _choice(value, choices):
-    if type(value) is not str or value not in choices:
         raise _NotSure
     return value
 

@@ -5,7 +5,6 @@ Reads are rendered by ``message_flow_data``; the serializers here validate what 
 fields are keyed by the wire names, which are not all Python identifiers (`__v`).
 """
 
-from datetime import UTC, datetime
 
 import orjson
 from rest_framework import serializers
@@ -18,9 +17,9 @@ from accounts.api.fields import (
     StrictIntegerField,
     has_nul,
     iso_z,
-    parse_iso,
 )
 from accounts.api.views import StrictSerializerMixin
+from accounts.fastcheck import NotSure, choice, text, when
 from messaging.models import Direction, MessageChannel
 
 # The settings sub-keys the vendor documents; each, where present, is an object.
@@ -268,43 +267,9 @@ class ImportMessageFlowSerializer(serializers.Serializer):
 
 _DIRECTIONS = frozenset(Direction.values)
 _CHANNELS = frozenset(MessageChannel.values)
-_EARLIEST, _LATEST = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
 _MISSING = object()
-
-
-class _NotSure(Exception):
-    """The record needs the serializer (it may be invalid)."""
-
-
-def _text(value, max_length=None, blank=True):
-    """StrictCharField: a str, within max_length, no NUL, no lone surrogate."""
-    if type(value) is not str or (max_length is not None and len(value) > max_length) or (not blank and not value):
-        raise _NotSure
-    if "\x00" in value:
-        raise _NotSure
-    if not value.isascii():
-        value.encode()  # UnicodeEncodeError on a lone surrogate
-    return value
-
-
-def _choice(value, choices):
-    if type(value) is not str or value not in choices:
-        raise _NotSure
-    return value
-
-
-def _when(value):
-    """IsoZDateTimeField: the usual `...Z` form read directly, anything else through parse_iso."""
-    if type(value) is not str:
-        raise _NotSure
-    if value[-1:] == "Z":
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is UTC and _EARLIEST <= parsed <= _LATEST:
-            return parsed
-    return parse_iso(value)
+_NotSure = NotSure
+_text, _choice, _when = text, choice, when
 
 
 def _settings(value):

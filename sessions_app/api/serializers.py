@@ -17,13 +17,13 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from rest_framework import serializers
 
+from accounts import fastcheck
 from accounts.api.fields import (
     IsoZDateTimeField,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
     iso_z,
-    parse_iso,
 )
 from accounts.api.views import StrictSerializerMixin
 from sessions_app.models import AudioClip, ContentType, DialogueItem, ResponseMode
@@ -599,18 +599,8 @@ _AUDIO_KEYS = frozenset(("id", "base64"))
 _CLICK_KEYS = frozenset(("x", "y", "value", "timestamp"))
 _USER_INFO_KEYS = frozenset(("id", "username", "image", "email"))
 _SESSION_ID = re.compile(SESSION_ID_REGEX)
-
-
-class _NotSure(Exception):
-    """The record needs the serializer (it may be invalid)."""
-
-
-def _text(value, max_length=None, blank=True):
-    if type(value) is not str or (max_length is not None and len(value) > max_length) or (not blank and not value):
-        raise _NotSure
-    if "\x00" in value or (not value.isascii() and _storable_text(value)):
-        raise _NotSure  # a NUL or a lone surrogate
-    return value
+_NotSure = fastcheck.NotSure
+_text, _timestamp = fastcheck.text, fastcheck.when
 
 
 def _text_or_null(value, max_length=None):
@@ -668,15 +658,6 @@ def _json_list(value):
     if type(value) is not list:
         raise _NotSure
     return [_json(item) for item in value]
-
-
-def _timestamp(value):
-    if type(value) is not str:
-        raise _NotSure
-    try:
-        return parse_iso(value)
-    except ValueError:
-        raise _NotSure from None
 
 
 def _dialogue_item(item):

@@ -1,5 +1,4 @@
 import uuid
-from datetime import UTC, datetime
 from functools import partial
 
 import orjson
@@ -13,8 +12,8 @@ from accounts.api.fields import (
     JSONObjectField,
     StrictCharField,
     StrictIntegerField,
-    parse_iso,
 )
+from accounts.fastcheck import NotSure, text, when
 from accounts.importing import (
     CREATED,
     UNCHANGED,
@@ -136,11 +135,8 @@ class ImportSessionSerializer(serializers.Serializer):
 # stays the authority and words every error (field paths and messages as before).
 
 
-class _Unsure(Exception):
-    pass
-
-
-_EARLIEST, _LATEST = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
+_Unsure = NotSure
+_nullable_text = partial(text, null=True)  # StrictCharField(allow_null=True, allow_blank=True)
 _STATUSES = frozenset(SessionStatus.values)
 _MISSING = object()
 
@@ -150,31 +146,6 @@ def _uuid(value):
     if type(value) is not str:
         raise _Unsure
     return uuid.UUID(value)
-
-
-def _when(value):
-    """IsoZDateTimeField (parse_iso), the usual `...Z` form read directly."""
-    if type(value) is not str:
-        raise _Unsure
-    if value[-1:] == "Z":
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is UTC and _EARLIEST <= parsed <= _LATEST:
-            return parsed
-    return parse_iso(value)
-
-
-def _text(value):
-    """StrictCharField(allow_null=True, allow_blank=True): no NUL, no surrogate."""
-    if value is None or value == "":
-        return value
-    if type(value) is not str or "\x00" in value:
-        raise _Unsure
-    if not value.isascii():
-        value.encode()  # UnicodeEncodeError on a surrogate
-    return value
 
 
 def _json(value):
@@ -233,12 +204,12 @@ class SessionValidator:
             "id": _uuid(raw["id"]),
             "status": _status(raw["status"]),
             "prompt": _json(raw["prompt"]),
-            "result": _text(raw["result"]),
-            "error": _text(raw["error"]),
-            "user_input": _text(raw["user_input"]),
+            "result": _nullable_text(raw["result"]),
+            "error": _nullable_text(raw["error"]),
+            "user_input": _nullable_text(raw["user_input"]),
             "step": step,
-            "created_at": _when(raw["created_at"]),
-            "updated_at": _when(raw["updated_at"]),
+            "created_at": when(raw["created_at"]),
+            "updated_at": when(raw["updated_at"]),
         }
 
     def fast(self, record):
@@ -253,11 +224,11 @@ class SessionValidator:
         if type(inputs) is not dict:
             raise _Unsure
         data["inputs"] = _json(inputs)
-        data["error"] = _text(record["error"])
+        data["error"] = _nullable_text(record["error"])
         data["status"] = _status(record["status"])
         data["flow_version"] = version
-        data["created_at"] = _when(record["created_at"])
-        data["updated_at"] = _when(record["updated_at"])
+        data["created_at"] = when(record["created_at"])
+        data["updated_at"] = when(record["updated_at"])
         current = record["current_step"]
         data["current_step"] = None if current is None else self.recorded(current, raw_steps, valid_steps)
         if type(record["steps"]) is not list:

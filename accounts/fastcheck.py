@@ -1,0 +1,56 @@
+"""Building blocks of the imports' fast validation paths.
+
+Each family's import first checks a record in plain Python, accepting only what its DRF
+serializer would accept and returning the same data; any doubt raises ``NotSure`` and the
+serializer decides (and words the error). These checks mirror the strict fields of
+accounts/api/fields.py.
+"""
+
+from datetime import UTC, datetime
+
+from accounts.api.fields import parse_iso
+
+EARLIEST, LATEST = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
+
+
+class NotSure(Exception):
+    """The record needs the serializer (it may be invalid)."""
+
+
+def text(value, max_length=None, blank=True, null=False):
+    """StrictCharField: a str within max_length, with no NUL and no lone surrogate."""
+    if value is None and null:
+        return None
+    if type(value) is not str or (max_length is not None and len(value) > max_length) or (not blank and not value):
+        raise NotSure
+    if "\x00" in value:
+        raise NotSure
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise NotSure from None  # a lone surrogate
+    return value
+
+
+def choice(value, choices):
+    if type(value) is not str or value not in choices:
+        raise NotSure
+    return value
+
+
+def when(value):
+    """IsoZDateTimeField: the usual `...Z` form read directly, anything else through parse_iso."""
+    if type(value) is not str:
+        raise NotSure
+    if value[-1:] == "Z":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is UTC and EARLIEST <= parsed <= LATEST:
+            return parsed
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise NotSure from None
