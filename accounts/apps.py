@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
+        from accounts import devserver
         from accounts.api import schema  # noqa: F401 - registers the OpenAPI extension for API keys
+
+        devserver.install()

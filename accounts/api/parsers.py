@@ -1,6 +1,7 @@
 import orjson
 from django.conf import settings
 from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 
 from accounts.api.errors import PayloadTooLarge
@@ -56,3 +57,18 @@ class StrictJSONParser(BaseParser):
         if problem:
             raise ParseError(problem)
         return data
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """A body sent without a Content-Type header is read as JSON, as FastAPI reads it.
+
+    The vendors' clients rely on it (the TrueState SDK sends none). Any other type still gets the
+    family's 415; accounts/devserver.py keeps the development server from inventing `text/plain`.
+    """
+
+    def select_parser(self, request, parsers):
+        if not request.content_type:
+            for parser in parsers:
+                if parser.media_type == "application/json":
+                    return parser
+        return super().select_parser(request, parsers)
