@@ -3,12 +3,16 @@ import re
 import secrets
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
 
 from accounts.api.errors import DEFAULT_MESSAGES, ApiError, ErrorItem, error_response, family_for_path
 
 logger = logging.getLogger("flowdesk.api")
 
 MAX_PARAM_NAME = 100
+# Seconds a client is told to wait while the database is away: a restart takes a few.
+DATABASE_RETRY_AFTER = 5
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
 
@@ -38,8 +42,11 @@ class ApiErrorMiddleware:
 
     def __call__(self, request):
         family = family_for_path(request.path_info)
+        refusal = self._oversized_headers(request)
+        if refusal is not None and family is None:
+            return HttpResponse(refusal.message, status=refusal.status, content_type="text/plain; charset=utf-8")
         if family:
-            refusal = self._oversized_query(request)
+            refusal = refusal or self._oversized_query(request)
             if refusal is not None:
                 return error_response(family, refusal, request)
         response = self.get_response(request)
@@ -54,6 +61,22 @@ class ApiErrorMiddleware:
                 error.headers["Allow"] = response["Allow"]
             return error_response(family, error, request)
         return response
+
+    @staticmethod
+    def _oversized_headers(request):
+        limit = settings.FLOWDESK_MAX_HEADER_BYTES
+        headers = [
+            (name.removeprefix("HTTP_"), value)
+            for name, value in request.META.items()
+            if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")
+        ]
+        if len(headers) > settings.FLOWDESK_MAX_HEADERS:
+            return ApiError(431, f"The request has more than {settings.FLOWDESK_MAX_HEADERS} headers.")
+        for name, value in headers:
+            if len(name) + len(value) > limit:
+                header = name.replace("_", "-").title()[:MAX_PARAM_NAME]
+                return ApiError(431, f"Request header {header} is longer than {limit} bytes.")
+        return None
 
     @staticmethod
     def _oversized_query(request):
@@ -75,6 +98,18 @@ class ApiErrorMiddleware:
 
     def process_exception(self, request, exception):
         family = family_for_path(request.path_info)
+        if isinstance(exception, OperationalError | InterfaceError):
+            # The database is away (restarting, failing over): the client should come back soon,
+            # and the connection is closed at the end of this request and made anew on the next.
+            logger.warning("Database unavailable on %s %s [%s]: %s", request.method, request.path,
+                           getattr(request, "request_id", "-"), exception)
+            error = ApiError(503, "The database is unavailable; try again shortly.",
+                             headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
+            if family is None:
+                response = HttpResponse(error.message, status=503, content_type="text/plain; charset=utf-8")
+                response["Retry-After"] = error.headers["Retry-After"]
+                return response
+            return error_response(family, error, request)
         if family is None:
             return None
         logger.exception("Unhandled error on %s %s [%s]", request.method, request.path, request.request_id)

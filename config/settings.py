@@ -1,6 +1,7 @@
 """Flowdesk settings: one module, everything that differs between machines comes from the environment."""
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -14,8 +15,12 @@ VAR_DIR = BASE_DIR / "var"
 def _secret_key():
     key = env_str("SECRET_KEY")
     if key is not None:
-        if len(key) < 32:
-            raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long")
+        # What Django's own deploy check (security.W009) asks of a key.
+        if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+            raise ImproperlyConfigured(
+                "SECRET_KEY must be at least 50 characters long with at least 5 distinct characters "
+                "(and not Django's 'django-insecure-' placeholder)"
+            )
         return key
     # Embedded default: a random key kept beside the SQLite file, so sessions survive restarts.
     path = VAR_DIR / "secret_key"
@@ -34,6 +39,18 @@ DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'flo
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(exist_ok=True)
 
+# One switch behind a TLS-terminating proxy: secure cookies, HSTS, redirects to https.
+FLOWDESK_HTTPS = env_bool("FLOWDESK_HTTPS", False)
+if FLOWDESK_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # The proxy says which scheme the client used; without it every request would look like http.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("FLOWDESK_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FLOWDESK_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("FLOWDESK_HSTS_PRELOAD", True)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -45,6 +62,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
     "flows",
     "sessions_app",
@@ -62,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "accounts.middleware.ApiErrorMiddleware",
 ]
 
@@ -107,6 +126,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("FLOWDESK_MAX_BODY_BYTES", 2 * 1024 * 1024
 # Query strings are refused (400) past these sizes: no parameter of any family needs more.
 FLOWDESK_MAX_QUERY_BYTES = env_int("FLOWDESK_MAX_QUERY_BYTES", 8192, minimum=256)
 FLOWDESK_MAX_QUERY_VALUE = env_int("FLOWDESK_MAX_QUERY_VALUE", 1024, minimum=64)
+# Longer request headers (name and value), or more of them, are refused (431) in the family's body;
+# config/gunicorn.py lets them through to Flowdesk so that the refusal is Flowdesk's own.
+FLOWDESK_MAX_HEADER_BYTES = env_int("FLOWDESK_MAX_HEADER_BYTES", 8192, minimum=1024, maximum=1024 * 1024)
+FLOWDESK_MAX_HEADERS = env_int("FLOWDESK_MAX_HEADERS", 100, minimum=20, maximum=1000)
 
 # Requests per API key and family; message flows default to the vendor's documented 60 a minute.
 FLOWDESK_RATE_LIMITS = {
@@ -124,6 +147,26 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "flowdesk"}}
+
+# Login lock-out (django-axes): after FLOWDESK_LOGIN_FAILURE_LIMIT wrong passwords for a username, or
+# from one client address, logins for either are refused for FLOWDESK_LOGIN_LOCKOUT_MINUTES. Every
+# process shares the count: in Redis when REDIS_URL is set, else in the database (axes' own tables,
+# shown in the admin, where deleting an attempt lifts its lock).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("FLOWDESK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("FLOWDESK_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+AXES_ENABLE_ADMIN = not REDIS_URL
+# Behind N proxies that append to X-Forwarded-For, the client is the Nth address from the right.
+FLOWDESK_PROXY_COUNT = env_int("FLOWDESK_PROXY_COUNT", 0, minimum=0, maximum=10)
+AXES_CLIENT_IP_CALLABLE = "accounts.login_lockout.client_ip"
+
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
