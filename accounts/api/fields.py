@@ -38,6 +38,8 @@ def parse_iso(value):
         parsed = value
     else:
         text = str(value).strip()
+        if not text.isascii():
+            raise ValueError("only ASCII digits are numbers")
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         parsed = datetime.fromisoformat(text)

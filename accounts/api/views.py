@@ -18,8 +18,30 @@ def query_validation_error(errors):
     return exc
 
 
+NOT_ASCII = "Must be written in ASCII: only the digits 0-9 are numbers."
+
+
+def non_ascii_values(params, is_text):
+    """Errors for parameters read as numbers, timestamps, ids or flags whose value is not ASCII.
+
+    int(), Decimal and Django's date parsing all read any script's digits ("２" is 2); a client
+    that sends them made a mistake we should name rather than guess at. Text parameters are free.
+    """
+    return {
+        name: [NOT_ASCII]
+        for name, values in params.lists()
+        if not is_text(name) and any(not value.isascii() for value in values)
+    }
+
+
 def validate_query(serializer_class, request):
     serializer = serializer_class(data=request.query_params)
+    fields = serializer.fields
+    errors = non_ascii_values(
+        request.query_params, lambda name: name not in fields or isinstance(fields[name], serializers.CharField)
+    )
+    if errors:
+        raise query_validation_error(errors)
     if not serializer.is_valid():
         raise query_validation_error(serializer.errors)
     return serializer.validated_data
@@ -36,6 +58,13 @@ class FilterBackend(DjangoFilterBackend):
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset
+        filters = filterset.filters
+        errors = non_ascii_values(
+            request.query_params,
+            lambda name: name not in filters or isinstance(filters[name], django_filters.CharFilter),
+        )
+        if errors:
+            raise query_validation_error(errors)
         if not filterset.is_valid():
             raise query_validation_error(filterset.errors)
         return filterset.qs
@@ -93,6 +122,8 @@ class TenantScopedMixin:
 
 
 def is_uuid(value):
+    if not str(value).isascii():
+        return False  # uuid.UUID reads other scripts' digits too
     try:
         uuid.UUID(str(value))
     except ValueError:
