@@ -1,5 +1,6 @@
 """Message flows: per-workspace configurations of an AI agent that talks to customers over SMS or e-mail."""
 
+import copy
 import secrets
 
 from django.db import models
@@ -22,6 +23,23 @@ class MessageChannel(models.TextChoices):
 def new_message_flow_id():
     # The vendor's ids are MongoDB ObjectIds: 24 lowercase hex characters.
     return secrets.token_hex(12)
+
+
+# The settings the vendor gives a flow created without them (its create and update pages show
+# these). emailSettings has no documented default: a flow has one only when given.
+DEFAULT_SETTINGS = {
+    "responseSettings": {
+        "delay": 0,
+        "workingHours": {
+            "enabled": False, "start": "09:00", "end": "17:00", "timezone": "UTC", "outOfHoursMessage": "",
+        },
+    },
+    "security": {"hipaaCompliance": False},
+}
+
+
+def default_settings():
+    return copy.deepcopy(DEFAULT_SETTINGS)
 
 
 class Agent(models.Model):
@@ -50,7 +68,8 @@ class MessageFlow(models.Model):
     direction = models.CharField(max_length=16, choices=Direction.choices)
     # null: an imported record may carry no description.
     description = models.TextField(null=True, blank=True)  # noqa: DJ001
-    settings = models.JSONField(default=dict, blank=True)
+    # A new flow's settings start from the vendor's defaults; an import keeps what it is given.
+    settings = models.JSONField(default=default_settings, blank=True)
     prompt = models.TextField(blank=True)
     # null: the list body (what imports read) does not carry it; GET one shows null then.
     initiation_message = models.TextField(null=True, blank=True)  # noqa: DJ001

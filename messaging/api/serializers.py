@@ -5,8 +5,11 @@ Reads are rendered by ``message_flow_data``; the serializers here validate what 
 fields are keyed by the wire names, which are not all Python identifiers (`__v`).
 """
 
+import copy
+import math
 
 import orjson
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.fields import (
@@ -20,10 +23,111 @@ from accounts.api.fields import (
 )
 from accounts.api.views import StrictSerializerMixin
 from accounts.fastcheck import NotSure, choice, text, when
-from messaging.models import Direction, MessageChannel
+from messaging.models import DEFAULT_SETTINGS, Direction, MessageChannel
 
-# The settings sub-keys the vendor documents; each, where present, is an object.
+# The settings sub-keys the vendor documents; each, where present, is an object (or null).
 SETTINGS_SECTIONS = ("responseSettings", "security", "emailSettings")
+
+# The documented keys of workingHours, which a create body may give flat in responseSettings.
+WORKING_HOURS_KEYS = ("enabled", "start", "end", "timezone", "outOfHoursMessage")
+
+
+def _seconds(value):
+    # A JSON number (not a boolean), finite (jsonb stores no Infinity), not negative.
+    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+
+
+# The documented keys' types, by section: key -> (test, message). Keys beyond these are kept as given.
+_STRING = (lambda value: type(value) is str, "Must be a string.")
+_BOOLEAN = (lambda value: type(value) is bool, "Must be true or false.")
+SETTINGS_KEYS = {
+    "responseSettings": {
+        "delay": (_seconds, "Must be a number of seconds, 0 or more."),
+    },
+    "workingHours": {
+        "enabled": _BOOLEAN, "start": _STRING, "end": _STRING, "timezone": _STRING,
+        "outOfHoursMessage": _STRING,
+    },
+    "security": {"hipaaCompliance": _BOOLEAN},
+    "emailSettings": {"subjectLine": _STRING, "signature": _STRING},
+}
+_OBJECT = "Must be a JSON object."
+
+
+def _key_errors(section, values):
+    return {
+        key: [message]
+        for key, (test, message) in SETTINGS_KEYS[section].items()
+        if key in values and not test(values[key])
+    }
+
+
+def settings_errors(value):
+    """What is wrong with a whole ``settings`` object, as nested DRF errors; None when nothing.
+
+    Its documented sections (and responseSettings.workingHours) are objects or null, their
+    documented keys of their documented types.
+    """
+    errors = {}
+    for name in SETTINGS_SECTIONS:
+        section = value.get(name)
+        if section is None:
+            continue
+        if type(section) is not dict:
+            errors[name] = [_OBJECT]
+            continue
+        found = _key_errors(name, section)
+        if name == "responseSettings" and section.get("workingHours") is not None:
+            hours = section["workingHours"]
+            found.update({"workingHours": [_OBJECT]} if type(hours) is not dict else (
+                {"workingHours": nested} if (nested := _key_errors("workingHours", hours)) else {}
+            ))
+        if found:
+            errors[name] = found
+    return errors or None
+
+
+def nest_working_hours(value):
+    """A settings body with responseSettings' flat working-hours keys moved under workingHours.
+
+    The vendor's create page gives them flat, its answers nested; a key given both ways is an error.
+    """
+    response = value.get("responseSettings")
+    if type(response) is not dict or not any(key in response for key in WORKING_HOURS_KEYS):
+        return value
+    hours = response.get("workingHours")
+    if hours is None:
+        hours = {}
+    elif type(hours) is not dict:
+        return value  # settings_errors refuses the workingHours that is not an object
+    flat = {key: response[key] for key in WORKING_HOURS_KEYS if key in response}
+    # Errors name the keys where the client put them.
+    errors = _key_errors("workingHours", flat)
+    errors.update({key: ["Give it flat or under workingHours, not both."] for key in flat if key in hours})
+    if errors:
+        raise serializers.ValidationError({"responseSettings": errors})
+    nested = {key: item for key, item in response.items() if key not in flat}
+    nested["workingHours"] = {**hours, **flat}
+    return {**value, "responseSettings": nested}
+
+
+def merge_settings(base, changes):
+    """A copy of ``base`` with ``changes`` laid over it: objects merge key by key, any other value
+    (null included) replaces. Neither argument is changed: ``base`` is the stored value, compared
+    with the result afterwards, or DEFAULT_SETTINGS.
+    """
+    merged = copy.deepcopy(base)
+    _merge_into(merged, changes)
+    return merged
+
+
+def _merge_into(target, changes):
+    for key, value in changes.items():
+        if type(value) is dict and type(target.get(key)) is dict:
+            _merge_into(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
 
 # Keys of the read shape a client may echo back in a write; they are never written.
 READ_ONLY_KEYS = ("_id", "workspaceId", "createdAt", "updatedAt", "__v")
@@ -99,16 +203,69 @@ class EnumField(serializers.ChoiceField):
 
 
 
+# --- settings as the schema shows them (documentation only: the fields below validate) ----------
+# Only the documented keys are listed; a settings object may hold others, kept as given.
+
+
+def _doc_text(help_text):
+    return serializers.CharField(required=False, allow_blank=True, help_text=help_text)
+
+
+class MessageFlowWorkingHoursSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False, help_text="Whether working hours apply (default false).")
+    start = _doc_text('When working hours start (default "09:00").')
+    end = _doc_text('When working hours end (default "17:00").')
+    timezone = _doc_text('The timezone of the working hours (default "UTC").')
+    outOfHoursMessage = _doc_text('The reply outside working hours (default "").')
+
+
+class MessageFlowResponseSettingsSerializer(serializers.Serializer):
+    delay = serializers.FloatField(required=False, min_value=0, help_text="Seconds before a reply (default 0).")
+    workingHours = MessageFlowWorkingHoursSerializer(required=False, allow_null=True)
+
+
+class MessageFlowResponseSettingsChangeSerializer(MessageFlowResponseSettingsSerializer):
+    """As stored, or with the working-hours keys flat (as the vendor's create page gives them)."""
+
+    enabled = serializers.BooleanField(required=False, help_text="Flat form of workingHours.enabled.")
+    start = _doc_text("Flat form of workingHours.start.")
+    end = _doc_text("Flat form of workingHours.end.")
+    timezone = _doc_text("Flat form of workingHours.timezone.")
+    outOfHoursMessage = _doc_text("Flat form of workingHours.outOfHoursMessage.")
+
+
+class MessageFlowSecuritySerializer(serializers.Serializer):
+    hipaaCompliance = serializers.BooleanField(
+        required=False, help_text="Whether HIPAA compliance is enforced (default false)."
+    )
+
+
+class MessageFlowEmailSettingsSerializer(serializers.Serializer):
+    subjectLine = serializers.CharField(required=False, allow_blank=True)
+    signature = serializers.CharField(required=False, allow_blank=True)
+
+
+class MessageFlowSettingsSerializer(serializers.Serializer):
+    """The flow's settings: the documented sections, and any other keys kept as given."""
+
+    responseSettings = MessageFlowResponseSettingsSerializer(required=False, allow_null=True)
+    security = MessageFlowSecuritySerializer(required=False, allow_null=True)
+    emailSettings = MessageFlowEmailSettingsSerializer(required=False, allow_null=True)
+
+
+class MessageFlowSettingsChangeSerializer(MessageFlowSettingsSerializer):
+    """Settings in a write: laid over the defaults (create) or the flow's settings (updates), key by key."""
+
+    responseSettings = MessageFlowResponseSettingsChangeSerializer(required=False, allow_null=True)
+
+
+@extend_schema_field(MessageFlowSettingsSerializer)
 class MessageFlowSettingsField(JSONObjectField):
-    """An object; its documented sections (responseSettings, security, emailSettings) objects or null."""
+    """A whole settings object, kept as given (imports, the admin): see ``settings_errors``."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        errors = {
-            name: ["Must be a JSON object."]
-            for name in SETTINGS_SECTIONS
-            if name in value and value[name] is not None and not isinstance(value[name], dict)
-        }
+        errors = settings_errors(value)
         if errors:
             raise serializers.ValidationError(errors)
         if has_nul(value):
@@ -116,8 +273,27 @@ class MessageFlowSettingsField(JSONObjectField):
         return value
 
 
-def _writable_fields():
-    """The writable fields, by wire name; ``source`` is the model attribute."""
+@extend_schema_field(MessageFlowSettingsChangeSerializer)
+class MessageFlowSettingsChangeField(JSONObjectField):
+    """Settings in a create or update body: laid over the defaults or the stored settings.
+
+    Flat working-hours keys are nested here; the whole result is checked once merged
+    (MessageFlowSerializer.validate), since a change alone cannot say what the flow ends with.
+    """
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if has_nul(value):
+            raise serializers.ValidationError("Null characters are not allowed.")
+        return nest_working_hours(value)
+
+
+def _writable_fields(change=True):
+    """The writable fields, by wire name; ``source`` is the model attribute.
+
+    ``change``: settings are a change to lay over what the flow has (API writes), not a whole
+    value kept as given (imports).
+    """
     return {
         "name": StrictCharField(max_length=200),
         "direction": EnumField(Direction.choices),
@@ -126,7 +302,7 @@ def _writable_fields():
         "prompt": StrictCharField(),
         "messageChannel": EnumField(MessageChannel.choices, source="message_channel"),
         "description": StrictCharField(required=False, allow_blank=True, allow_null=True),
-        "settings": MessageFlowSettingsField(required=False),
+        "settings": (MessageFlowSettingsChangeField if change else MessageFlowSettingsField)(required=False),
         "isActive": StrictBooleanField(source="is_active", required=False),
         "autopilot": StrictBooleanField(required=False),
     }
@@ -177,6 +353,17 @@ class MessageFlowSerializer(StrictSerializerMixin, serializers.Serializer):
     def validate(self, attrs):
         if attrs.get("toggle_autopilot") and "autopilot" in attrs:
             raise serializers.ValidationError({"toggleAutopilot": ["Give autopilot or toggleAutopilot, not both."]})
+        # A new flow starts from the vendor's defaults, an update from what the flow has; either
+        # way only the sections and keys given change, and the result must be valid as a whole.
+        if self.mode == "create":
+            attrs["settings"] = merge_settings(DEFAULT_SETTINGS, attrs.get("settings", {}))
+        elif "settings" in attrs:
+            attrs["settings"] = merge_settings(self.context["flow"].settings, attrs["settings"])
+        else:
+            return attrs
+        errors = settings_errors(attrs["settings"])
+        if errors:
+            raise serializers.ValidationError({"settings": errors})
         return attrs
 
 
@@ -209,7 +396,7 @@ class MessageFlowReadSerializer(serializers.Serializer):
             "direction": serializers.ChoiceField(Direction.choices),
             "description": serializers.CharField(allow_null=True),
             "agent": serializers.CharField(),
-            "settings": serializers.DictField(),
+            "settings": MessageFlowSettingsSerializer(),
             "prompt": serializers.CharField(),
             "isActive": serializers.BooleanField(),
             "autopilot": serializers.BooleanField(),
@@ -241,7 +428,7 @@ class ImportMessageFlowSerializer(serializers.Serializer):
     """
 
     def get_fields(self):
-        fields = _writable_fields()
+        fields = _writable_fields(change=False)
         fields["name"] = StrictCharField(max_length=200, allow_blank=True)
         fields["prompt"] = StrictCharField(allow_blank=True)
         fields["initiationMessage"] = StrictCharField(
@@ -273,19 +460,31 @@ _text, _choice, _when = text, choice, when
 
 
 def _settings(value):
-    """MessageFlowSettingsField: an object, its sections objects or null, JSON-dumpable, no NUL."""
-    if type(value) is not dict:
+    """MessageFlowSettingsField: kept as given; settings_errors finds nothing, JSON-dumpable, no NUL."""
+    if type(value) is not dict or settings_errors(value):
         raise _NotSure
-    for name in SETTINGS_SECTIONS:
-        section = value.get(name)
-        if section is not None and type(section) is not dict:
-            raise _NotSure
     # What orjson writes json.dumps writes too (orjson refuses lone surrogates, ints past 64 bits
     # and depth past 255). A NUL anywhere is written as \u0000 (a text holding a backslash and
     # "u0000" matches too: the serializer then decides).
-    if b"\\u0000" in orjson.dumps(value):
+    dumped = orjson.dumps(value)
+    if b"\\u0000" in dumped:
+        raise _NotSure
+    # orjson writes NaN and Infinity as null, where the serializer's json.dumps refuses them.
+    if b"null" in dumped and not all(math.isfinite(number) for number in _floats(value)):
         raise _NotSure
     return value
+
+
+def _floats(value):
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is float:
+            yield item
+        elif type(item) is dict:
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
 
 
 def well_formed_flow(record):

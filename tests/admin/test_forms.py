@@ -170,3 +170,38 @@ def test_message_flow_edits_name_the_agent_and_bump_the_version(staff_client, mi
         "Renamed", "agent_new", flow.workspace_id, 1,
     )
     assert Agent.objects.filter(workspace=flow.workspace, agent_id="agent_new").count() == 1
+
+
+def test_a_message_flow_added_in_the_admin_starts_from_the_vendors_default_settings(staff_client, mine):
+    response = staff_client.get(admin_url(MessageFlow, "add"))
+    data = page_form_data(response)
+    assert json.loads(data["settings"]) == {
+        "responseSettings": {
+            "delay": 0,
+            "workingHours": {"enabled": False, "start": "09:00", "end": "17:00", "timezone": "UTC", "outOfHoursMessage": ""},
+        },
+        "security": {"hipaaCompliance": False},
+    }
+    data.update(id="mf_added", workspace=mine.tenant.workspace.pk, name="Added", agent_name="agent_added",
+                direction="outbound", message_channel="Email", prompt="Hi")
+    response = staff_client.post(admin_url(MessageFlow, "add"), data)
+    assert response.status_code == 302, field_errors(response, "settings")
+    assert MessageFlow.objects.get(pk="mf_added").settings == json.loads(data["settings"])
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "message"),
+    [
+        ('{"responseSettings": {"delay": "soon"}}', "delay", "Must be a number of seconds, 0 or more."),
+        ('{"responseSettings": {"workingHours": {"enabled": "yes"}}}', "enabled", "Must be true or false."),
+        ('{"security": {"hipaaCompliance": 1}}', "hipaaCompliance", "Must be true or false."),
+    ],
+)
+def test_message_flow_settings_keep_the_apis_types_in_the_admin(staff_client, mine, value, key, message):
+    flow = mine.objects[MessageFlow]
+    response, _ = edit(staff_client, flow, settings=value)
+    assert response.status_code == 200
+    (error,) = field_errors(response, "settings")
+    assert key in error and error.endswith(message)
+    flow.refresh_from_db()
+    assert flow.settings == {"security": {}} and flow.version == 0

@@ -180,7 +180,16 @@ def test_create_with_required_fields_only(tenant, api):
         "workspaceId": tenant.workspace.pk,
         **{k: v for k, v in NEW_FLOW.items()},
         "description": None,
-        "settings": {},
+        # The vendor's defaults (CONTRACT.md, and its create page's answer).
+        "settings": {
+            "responseSettings": {
+                "delay": 0,
+                "workingHours": {
+                    "enabled": False, "start": "09:00", "end": "17:00", "timezone": "UTC", "outOfHoursMessage": "",
+                },
+            },
+            "security": {"hipaaCompliance": False},
+        },
         "isActive": True,
         "autopilot": False,
         "createdAt": body["createdAt"],
@@ -203,8 +212,21 @@ def test_create_with_every_field_and_reuse_of_the_agent(tenant, api):
     first = api.post(URL, body, format="json")
     second = api.post(URL + "/", {**body, "name": "Second"}, format="json")
     assert first.status_code == second.status_code == 201
+    # What is given is kept; the defaults fill in the documented keys it leaves out.
+    stored_settings = {
+        "responseSettings": {
+            "delay": 0,
+            "workingHours": {
+                "enabled": False, "start": "09:00", "end": "17:00", "timezone": "UTC", "outOfHoursMessage": "",
+            },
+            "maxLength": 320,
+        },
+        "security": {"hipaaCompliance": False, "blockedKeywords": ["password"]},
+        "emailSettings": None,
+        "custom": [1, 2],
+    }
     assert {k: first.json()[k] for k in ("description", "settings", "isActive", "autopilot")} == {
-        "description": "Example #1", "settings": settings, "isActive": False, "autopilot": True
+        "description": "Example #1", "settings": stored_settings, "isActive": False, "autopilot": True
     }
     assert Agent.objects.count() == 1  # one row per agent id in the workspace
     assert [f["name"] for f in api.get(URL).json()] == ["SMS Flow #1", "Second"]

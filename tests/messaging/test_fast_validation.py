@@ -25,6 +25,20 @@ ODD_VALUES = [
     {"emailSettings": "x"}, {"emailSettings": {"signature": "x"}, "other": [1, 2]},
 ]
 
+DOCUMENTED_KEYS = {
+    "responseSettings": ["delay", "workingHours", "enabled", "start", "end", "timezone", "outOfHoursMessage"],
+    "workingHours": ["enabled", "start", "end", "timezone", "outOfHoursMessage"],
+    "security": ["hipaaCompliance"],
+    "emailSettings": ["subjectLine", "signature"],
+}
+
+
+def settings_with(section, key, value):
+    if section == "workingHours":
+        return {"responseSettings": {"delay": 0, "workingHours": {key: value}}}
+    return {section: {key: value}}
+
+
 KEYS = [
     "_id", "workspaceId", "name", "direction", "description", "agent", "settings", "prompt", "isActive", "autopilot",
     "messageChannel", "createdAt", "updatedAt", "initiationMessage", "__v",
@@ -59,6 +73,11 @@ def variants():
         for section in ("responseSettings", "security", "emailSettings"):
             for value in ODD_VALUES:
                 yield {**record, "settings": {section: copy.deepcopy(value)}}
+        # The documented keys of each section, and the working hours nested and flat.
+        for section, keys in DOCUMENTED_KEYS.items():
+            for key in keys:
+                for value in ODD_VALUES:
+                    yield {**record, "settings": settings_with(section, key, copy.deepcopy(value))}
         yield {**record, "extra": 1}
         yield {**record, "settings": {"deep": [[[[{"x": "\x00"}]]]]}}
 
@@ -81,3 +100,22 @@ def test_fast_path_accepts_only_what_the_serializer_accepts_with_the_same_data()
 def test_fast_path_takes_every_documented_record():
     for record in base_records():
         assert well_formed_flow(record) is not None, record
+
+
+# Kept exactly as given: no defaults, flat working hours not nested (the API's create does both).
+AS_GIVEN = [
+    {},
+    {"security": {}},
+    {"responseSettings": {"enabled": True, "start": "08:00"}},
+    {"responseSettings": {"delay": 1.5, "workingHours": {"enabled": True}}, "emailSettings": None, "x": [1]},
+]
+
+
+def test_both_paths_keep_settings_exactly_as_given():
+    record = json.loads(FIXTURE.read_text())[0]
+    for settings in AS_GIVEN:
+        fast = well_formed_flow({**record, "settings": copy.deepcopy(settings)})
+        ok, expected = serializer_result({**record, "settings": copy.deepcopy(settings)})
+        assert fast is not None and ok
+        assert fast["settings"] == expected["settings"] == settings
+        assert ordered(fast["settings"]) == ordered(settings)

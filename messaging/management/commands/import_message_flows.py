@@ -11,7 +11,7 @@ from accounts.importing import (
 )
 from accounts.models import Workspace
 from messaging.api.serializers import ImportMessageFlowSerializer, well_formed_flow
-from messaging.models import Agent, MessageFlow
+from messaging.models import Agent, MessageFlow, default_settings
 
 # Written from every record; initiationMessage and __v only where the record carries them
 # (the list body has neither), so a list export does not wipe what GET one had shown.
@@ -26,6 +26,11 @@ COPY_COLUMNS = [
     "id", "workspace_id", "agent_id", "name", "direction", "description", "settings", "prompt",
     "initiation_message", "is_active", "autopilot", "message_channel", "created_at", "updated_at", "version",
 ]
+
+
+def settings_of(flow):
+    """A record's settings exactly as given ({} stays {}); POST's defaults when it has none."""
+    return flow["settings"] if "settings" in flow else default_settings()
 
 
 class Command(ImportCommand):
@@ -84,10 +89,11 @@ class Command(ImportCommand):
         for position, flow in batch_left:
             # The optional keys of POST take POST's defaults when a record leaves them out.
             values = {
-                "description": None, "settings": {}, "is_active": True, "autopilot": False,
+                "description": None, "is_active": True, "autopilot": False,
                 **{name: flow[name] for name in ALWAYS if name in flow},
                 "agent_id": agents[(flow["workspace_id"], flow["agent"])],
             }
+            values["settings"] = settings_of(flow)
             present = tuple(name for name in OPTIONAL if name in flow)
             values.update({name: flow[name] for name in present})
             groups.setdefault(present, {})[flow["id"]] = values
@@ -124,7 +130,7 @@ class Command(ImportCommand):
                     flow["id"], flow["workspace_id"], agents[(flow["workspace_id"], flow["agent"])], flow["name"],
                     flow["direction"], get("description"),
                     # What Django writes for a JSONField (json.dumps, as a model instance would).
-                    settings_field.get_db_prep_save(get("settings", {}), connection),
+                    settings_field.get_db_prep_save(settings_of(flow), connection),
                     flow["prompt"], get("initiation_message"), get("is_active", True), get("autopilot", False),
                     flow["message_channel"], flow["created_at"], flow["updated_at"], get("version", 0),
                 ))
