@@ -3,6 +3,8 @@ from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.api.errors import MESSAGE_FLOWS
@@ -25,6 +27,15 @@ LIST_COLUMNS = [
     "id", "workspace_id", "name", "direction", "description", "agent__agent_id", "settings", "prompt",
     "is_active", "autopilot", "message_channel", "created_at", "updated_at",
 ]
+
+
+# The vendor documents an optional, empty object; any object is accepted and its keys not read.
+TOGGLE_BODY = {
+    "type": "object",
+    "additionalProperties": True,
+    "description": "Optional: an empty object, or no body at all. Its keys are not read.",
+    "example": {},
+}
 
 
 class LimitOffsetQuery(serializers.Serializer):
@@ -61,8 +72,9 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         queryset = super().get_queryset()
         if self.action == "list":
             return queryset.only(*LIST_COLUMNS)
-        if self.action in ("update", "partial_update"):
-            # Locked for the read-modify-write, so that two toggleAutopilot calls flip twice.
+        if self.action in ("update", "partial_update", "toggle_autopilot"):
+            # Locked for the read-modify-write, so that two toggles flip twice and two settings changes
+            # both land.
             return queryset.select_for_update(of=("self",))
         return queryset
 
@@ -96,7 +108,10 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
     @extend_schema(request=MessageFlowSerializer, responses={201: MessageFlowDetailSerializer})
     def create(self, request, *args, **kwargs):
-        """Create a message flow in the workspace; its agent is created there when new."""
+        """Create a message flow in the workspace; its agent is created there when new.
+
+        Settings start from the vendor's defaults; responseSettings may give the working-hours keys flat.
+        """
         workspace = self.tenant.workspace
         serializer = MessageFlowSerializer(data=request.data, mode="create", context={"workspace": workspace})
         serializer.is_valid(raise_exception=True)
@@ -110,7 +125,8 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
     @extend_schema(request=MessageFlowPutSerializer, responses=MessageFlowDetailSerializer)
     def update(self, request, *args, partial=False, **kwargs):
-        """The vendor's PUT: description, settings, and toggleAutopilot (true flips autopilot)."""
+        """The vendor's PUT: description, settings (only the sections and keys given change), and
+        toggleAutopilot (true flips autopilot)."""
         with transaction.atomic():
             flow = self.get_object()
             serializer_class = MessageFlowPatchSerializer if partial else MessageFlowPutSerializer
@@ -126,6 +142,21 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     def partial_update(self, request, *args, **kwargs):
         """Change any subset of the writable fields."""
         return self.update(request, *args, partial=True, **kwargs)
+
+    @extend_schema(request={"application/json": TOGGLE_BODY}, responses=MessageFlowDetailSerializer)
+    @action(detail=True, methods=["put"], url_path="toggle-autopilot")
+    def toggle_autopilot(self, request, *args, **kwargs):
+        """Flip autopilot: the flow as GET one answers it, with a new `__v`. The body may be left out."""
+        with transaction.atomic():
+            flow = self.get_object()
+            # The vendor's example sends `{"": "<string>"}`: any object is taken, its keys unread.
+            if not isinstance(request.data, dict):
+                raise ValidationError({"non_field_errors": ["Expected a JSON object, or no body."]})
+            flow.autopilot = not flow.autopilot
+            flow.updated_at = vendor_now()
+            flow.version += 1
+            flow.save(update_fields=["autopilot", "updated_at", "version"])
+        return Response(message_flow_data(flow, detail=True))
 
     @extend_schema(responses={204: None})
     def destroy(self, request, *args, **kwargs):

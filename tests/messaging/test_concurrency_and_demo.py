@@ -14,7 +14,8 @@ URL = "/v1/api/message-flows"
 
 
 @pytest.mark.postgres
-def test_concurrent_toggles_each_flip(transactional_db):
+@pytest.mark.parametrize("endpoint", ["PUT toggleAutopilot", "PUT toggle-autopilot"])
+def test_concurrent_toggles_each_flip(transactional_db, endpoint):
     tenant = make_tenant("org_race", "racer")
     flow = make_flow(tenant.workspace, autopilot=False)
     workers = 4
@@ -25,7 +26,11 @@ def test_concurrent_toggles_each_flip(transactional_db):
         try:
             client = workspace_client(tenant.raw_key, tenant.workspace.pk)
             barrier.wait()
-            statuses.append(client.put(f"{URL}/{flow.id}", {"toggleAutopilot": True}, format="json").status_code)
+            if endpoint == "PUT toggleAutopilot":
+                response = client.put(f"{URL}/{flow.id}", {"toggleAutopilot": True}, format="json")
+            else:
+                response = client.put(f"{URL}/{flow.id}/toggle-autopilot")
+            statuses.append(response.status_code)
         finally:
             connection.close()
 
@@ -48,3 +53,6 @@ def test_demo_data_lists_through_the_api(tenant):
     assert [f["name"] for f in flows] == ["SMS support line", "Email lead follow-up", "Appointment reminders (paused)"]
     assert {f["messageChannel"] for f in flows} == {"SMS", "Email"}
     assert all(len(f["_id"]) == 24 for f in flows)
+    # Stored as the API would have stored them: the vendor's defaults under what each gives.
+    assert all(f["settings"]["security"]["hipaaCompliance"] is False for f in flows)
+    assert [f["settings"]["responseSettings"]["workingHours"]["enabled"] for f in flows] == [True, False, False]
