@@ -310,20 +310,16 @@ def api_rules(drf_field):
     """A form validator applying an API field's rules (a DRF field), so the admin accepts what the API does."""
     from rest_framework import serializers
 
-    def flatten(detail, path=""):
-        if isinstance(detail, dict):
-            for key, value in detail.items():
-                yield from flatten(value, f"{path}{key}: " if not path else f"{path}{key}.")
-        elif isinstance(detail, list):
-            for value in detail:
-                yield from flatten(value, path)
-        else:
-            yield f"{path}{detail}"
+    from accounts.api.errors import flatten_validation
+
+    def messages(detail):
+        for item in flatten_validation(detail, ("value",)):
+            yield f"{item.field}: {item.message}" if len(item.loc) > 1 else item.message
 
     def validate(value):
         try:
             drf_field.run_validation(value)
         except serializers.ValidationError as exc:
-            raise ValidationError(list(flatten(exc.detail))) from None
+            raise ValidationError(list(messages(exc.detail))) from None
 
     return validate

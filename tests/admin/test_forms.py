@@ -192,9 +192,10 @@ def test_a_message_flow_added_in_the_admin_starts_from_the_vendors_default_setti
 @pytest.mark.parametrize(
     ("value", "key", "message"),
     [
-        ('{"responseSettings": {"delay": "soon"}}', "delay", "Must be a number of seconds, 0 or more."),
-        ('{"responseSettings": {"workingHours": {"enabled": "yes"}}}', "enabled", "Must be true or false."),
-        ('{"security": {"hipaaCompliance": 1}}', "hipaaCompliance", "Must be true or false."),
+        ('{"responseSettings": {"delay": "soon"}}', "responseSettings.delay", "Must be a number of seconds, 0 or more."),
+        ('{"responseSettings": {"workingHours": {"enabled": "yes"}}}', "responseSettings.workingHours.enabled",
+         "Must be true or false."),
+        ('{"security": {"hipaaCompliance": 1}}', "security.hipaaCompliance", "Must be true or false."),
     ],
 )
 def test_message_flow_settings_keep_the_apis_types_in_the_admin(staff_client, mine, value, key, message):
@@ -202,6 +203,6 @@ def test_message_flow_settings_keep_the_apis_types_in_the_admin(staff_client, mi
     response, _ = edit(staff_client, flow, settings=value)
     assert response.status_code == 200
     (error,) = field_errors(response, "settings")
-    assert key in error and error.endswith(message)
+    assert error == f"{key}: {message}"
     flow.refresh_from_db()
     assert flow.settings == {"security": {}} and flow.version == 0
