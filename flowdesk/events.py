@@ -1,0 +1,231 @@
+"""One source of events: every change to an object is published once, after its transaction commits.
+
+A write path calls ``publish(...)`` inside its transaction. When the transaction commits, the
+object is rendered once (as its family's GET one answers it) and the event goes to
+
+- the listeners of its channel (an SSE stream, a Socket.IO room): in this process in the
+  embedded default, through Redis pub/sub to every process when ``REDIS_URL`` is set;
+- the outlets registered with ``register_outlet`` (webhooks), in the publishing process.
+
+Nothing is published for a transaction that rolls back, and a transaction that changes one
+object several times publishes it once, rendered as it was committed.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+
+logger = logging.getLogger("flowdesk.events")
+
+REDIS_PREFIX = "flowdesk:events:"
+
+
+@dataclass
+class Event:
+    type: str  # "live_flow_session.status_changed", "user_session.updated", ...
+    channel: str  # "live_flow_session:<uuid>": who listens to this object
+    organization_id: str
+    data: dict  # the object as its family's GET one answers it
+    id: str = field(default_factory=lambda: "evt_" + uuid.uuid4().hex)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_message(self):
+        return {
+            "event": self.type, "channel": self.channel, "organization": self.organization_id,
+            "data": self.data, "id": self.id, "at": self.at.isoformat().replace("+00:00", "Z"),
+        }
+
+    @classmethod
+    def from_message(cls, message):
+        return cls(
+            type=message["event"], channel=message["channel"], organization_id=message["organization"],
+            data=message["data"], id=message["id"],
+            at=datetime.fromisoformat(message["at"].replace("Z", "+00:00")),
+        )
+
+
+_outlets = []
+
+
+def register_outlet(outlet):
+    """``outlet(event)`` is called for every event, after commit, in the publishing process."""
+    if outlet not in _outlets:
+        _outlets.append(outlet)
+
+
+def publish(event_type, *, channel, organization_id, render):
+    """Publish ``event_type`` for the object behind ``channel`` once the current transaction commits.
+
+    ``render()`` returns the object's body; it runs after the commit, once per transaction and
+    channel, however many times the object changed in it. Outside a transaction it runs at once.
+    """
+    pending = _pending_for_connection()
+    key = (event_type, channel)
+    promised = pending.get(key)
+    if promised is not None and any(entry[1] is promised for entry in connection.run_on_commit):
+        return  # this transaction already publishes it (a rolled-back one no longer holds its promise)
+
+    def send():
+        pending.pop(key, None)
+        try:
+            data = render()
+        except Exception:
+            logger.exception("Could not render %s for %s", event_type, channel)
+            return
+        if data is None:
+            return  # the object is gone again
+        dispatch(Event(type=event_type, channel=channel, organization_id=organization_id, data=data))
+
+    if connection.in_atomic_block:
+        pending[key] = send
+    transaction.on_commit(send)
+
+
+def _pending_for_connection():
+    # Per connection (so per thread): what the open transaction has already promised to publish.
+    pending = getattr(connection, "_flowdesk_pending_events", None)
+    if pending is None:
+        pending = connection._flowdesk_pending_events = {}
+    return pending
+
+
+def dispatch(event):
+    """Send an event that has happened to its listeners and outlets."""
+    broker().send(event)
+    for outlet in list(_outlets):
+        try:
+            outlet(event)
+        except Exception:
+            logger.exception("Event outlet %r failed on %s", outlet, event.type)
+
+
+# --- brokers: who hears an event -----------------------------------------------------------------
+
+class LocalBroker:
+    """Listeners in this process: asyncio queues, fed from any thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._listeners = {}  # channel -> {(loop, queue)}
+
+    def send(self, event):
+        with self._lock:
+            listeners = list(self._listeners.get(event.channel, ()))
+        for loop, queue in listeners:
+            with contextlib.suppress(RuntimeError):  # the listener's loop has closed
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    @contextlib.asynccontextmanager
+    async def listen(self, channel):
+        queue = asyncio.Queue()
+        entry = (asyncio.get_running_loop(), queue)
+        with self._lock:
+            self._listeners.setdefault(channel, set()).add(entry)
+        try:
+            yield queue
+        finally:
+            with self._lock:
+                listeners = self._listeners.get(channel, set())
+                listeners.discard(entry)
+                if not listeners:
+                    self._listeners.pop(channel, None)
+
+
+class RedisBroker(LocalBroker):
+    """Every process hears every event through Redis pub/sub; each process fans out to its own listeners."""
+
+    def __init__(self, url):
+        super().__init__()
+        import redis
+
+        self.url = url
+        self._publisher = redis.Redis.from_url(url)
+        self._readers = {}  # loop -> (task, pubsub, channel counts)
+
+    def send(self, event):
+        try:
+            self._publisher.publish(REDIS_PREFIX + event.channel, orjson.dumps(event.as_message()))
+        except Exception:
+            logger.exception("Could not publish %s on Redis", event.type)
+
+    @contextlib.asynccontextmanager
+    async def listen(self, channel):
+        pubsub, counts = await self._reader()
+        async with super().listen(channel) as queue:
+            counts[channel] = counts.get(channel, 0) + 1
+            if counts[channel] == 1:
+                await pubsub.subscribe(REDIS_PREFIX + channel)
+            try:
+                yield queue
+            finally:
+                counts[channel] -= 1
+                if not counts[channel]:
+                    del counts[channel]
+                    with contextlib.suppress(Exception):
+                        await pubsub.unsubscribe(REDIS_PREFIX + channel)
+
+    async def _reader(self):
+        loop = asyncio.get_running_loop()
+        if loop not in self._readers:
+            import redis.asyncio
+
+            pubsub = redis.asyncio.Redis.from_url(self.url).pubsub()
+            # Subscribing first keeps get_message from returning at once before any channel is named.
+            await pubsub.subscribe(REDIS_PREFIX + "_")
+            counts = {}
+            task = loop.create_task(self._read(pubsub))
+            self._readers[loop] = (task, pubsub, counts)
+        _, pubsub, counts = self._readers[loop]
+        return pubsub, counts
+
+    async def _read(self, pubsub):
+        while True:
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Redis event subscription failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            if message is None:
+                continue
+            try:
+                event = Event.from_message(orjson.loads(message["data"]))
+            except Exception:
+                logger.exception("Unreadable event on %s", message.get("channel"))
+                continue
+            LocalBroker.send(self, event)
+
+
+_broker = None
+_broker_lock = threading.Lock()
+
+
+def broker():
+    global _broker
+    with _broker_lock:
+        if _broker is None:
+            url = settings.REDIS_URL
+            _broker = RedisBroker(url) if url else LocalBroker()
+        return _broker
+
+
+def reset_broker():
+    """For tests that change REDIS_URL."""
+    global _broker
+    with _broker_lock:
+        _broker = None
+
+
+def listen(channel):
+    """``async with listen(channel) as queue:`` then ``event = await queue.get()``."""
+    return broker().listen(channel)

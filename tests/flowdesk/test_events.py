@@ -1,0 +1,137 @@
+"""The one source of events: published once, after commit, to listeners and outlets."""
+
+import asyncio
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+
+from flowdesk import events
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def heard():
+    received = []
+    events.register_outlet(received.append)
+    yield received
+    events._outlets.remove(received.append)
+
+
+def publish(channel="thing:1", render=lambda: {"n": 1}, event_type="thing.updated"):
+    events.publish(event_type, channel=channel, organization_id="org_a", render=render)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_published_once_after_commit_rendered_as_committed(heard):
+    state = {"n": 0}
+    with transaction.atomic():
+        for n in range(3):
+            state["n"] = n + 1
+            publish(render=lambda: dict(state))
+        assert heard == []
+    assert [(e.type, e.channel, e.organization_id, e.data) for e in heard] == [
+        ("thing.updated", "thing:1", "org_a", {"n": 3})
+    ]
+    assert heard[0].id.startswith("evt_")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_for_a_rolled_back_transaction_and_the_next_one_still_publishes(heard):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish()
+        raise RuntimeError
+    assert heard == []
+    with transaction.atomic():
+        publish()
+    assert len(heard) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_savepoint_drops_its_promise(heard):
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                publish()
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        publish()
+    assert len(heard) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_different_objects_and_types_each_publish(heard):
+    with transaction.atomic():
+        publish("thing:1")
+        publish("thing:2")
+        publish("thing:1", event_type="thing.status_changed")
+    assert sorted((e.channel, e.type) for e in heard) == [
+        ("thing:1", "thing.status_changed"), ("thing:1", "thing.updated"), ("thing:2", "thing.updated"),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_object_gone_by_commit_time_publishes_nothing(heard):
+    with transaction.atomic():
+        publish(render=lambda: None)
+    assert heard == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_local_listener_hears_events_published_in_another_thread(settings):
+    settings.REDIS_URL = None
+    events.reset_broker()
+
+    async def listen():
+        async with events.listen("thing:7") as queue:
+            thread = threading.Thread(target=lambda: publish("thing:7", render=lambda: {"n": 7}))
+            thread.start()
+            event = await asyncio.wait_for(queue.get(), 5)
+            thread.join()
+            return event
+
+    try:
+        assert asyncio.run(listen()).data == {"n": 7}
+    finally:
+        events.reset_broker()
+
+
+def redis_available():
+    try:
+        import redis
+
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
+def test_redis_listener_hears_another_process(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    events.reset_broker()
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from flowdesk import events;"
+        "events.publish('thing.updated', channel='thing:redis', organization_id='org_a', render=lambda: {'n': 9})"
+    )
+
+    async def listen():
+        async with events.listen("thing:redis") as queue:
+            await asyncio.sleep(0.2)  # subscribed before the other process publishes
+            await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
+                env={**__import__("os").environ, "REDIS_URL": "redis://127.0.0.1:6379/0"},
+            )
+            return await asyncio.wait_for(queue.get(), 10)
+
+    try:
+        event = asyncio.run(listen())
+        assert (event.type, event.channel, event.data) == ("thing.updated", "thing:redis", {"n": 9})
+    finally:
+        events.reset_broker()
