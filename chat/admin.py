@@ -17,8 +17,14 @@ from accounts.admin_utils import (
     subquery_count,
 )
 from accounts.api.renderers import dumps
-from chat.api.serializers import SESSION_ID_MESSAGE, SESSION_ID_PATTERN, session_item
-from chat.models import ChatMessage, ChatSession, ContextType, Workflow
+from chat.api.serializers import (
+    CONVERSATION_ID_MESSAGE,
+    CONVERSATION_ID_PATTERN,
+    SESSION_ID_MESSAGE,
+    SESSION_ID_PATTERN,
+    session_item,
+)
+from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Workflow
 
 # How many messages a chat session's page lists (the latest, oldest first); all are in the
 # "Chat messages" list, filtered by session.
@@ -53,6 +59,43 @@ class WorkflowAdmin(OrganizationScopedAdmin):
         return obj.sessions_total
 
 
+class ConversationForm(forms.ModelForm):
+    class Meta:
+        model = Conversation
+        fields = ["organization", "conversation_id"]
+
+    def clean_conversation_id(self):
+        value = self.cleaned_data["conversation_id"]
+        if value and not CONVERSATION_ID_PATTERN.match(value):
+            raise forms.ValidationError(CONVERSATION_ID_MESSAGE)
+        return value
+
+
+@admin.register(Conversation)
+class ConversationAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    form = ConversationForm
+    list_display = ["conversation_id", "organization", "chat_sessions_count", "created_at"]
+    list_select_related = ["organization"]  # the organization column
+    list_filter = [("organization", ScopedRelatedFilter)]
+    search_fields = ["=conversation_id"]
+    search_help_text = "A conversation id (exact)."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    autocomplete_fields = ["organization"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(sessions_total=subquery_count(ChatSession, "conversation"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # Its chats and messages name it; moving it to another organization is not a thing.
+        return ["organization"] if obj else []
+
+    @admin.display(description="chat sessions", ordering="sessions_total")
+    def chat_sessions_count(self, obj):
+        return obj.sessions_total
+
+
 class LatestMessagesFormSet(BaseInlineFormSet):
     def get_queryset(self):
         if not hasattr(self, "_shown"):
@@ -76,12 +119,15 @@ class ChatMessageInline(ScopedInlineMixin, admin.TabularInline):
 class ChatSessionForm(forms.ModelForm):
     class Meta:
         model = ChatSession
-        fields = ["organization", "context_type", "session_id", "workflow"]
+        fields = ["organization", "context_type", "session_id", "workflow", "conversation"]
 
     def clean(self):
         cleaned = super().clean()
         organization = cleaned.get("organization") or getattr(self.instance, "organization", None)
         context_type, session_id, workflow = cleaned.get("context_type"), cleaned.get("session_id"), cleaned.get("workflow")
+        conversation = cleaned.get("conversation")
+        if conversation is not None and organization is not None and conversation.organization_id != organization.pk:
+            self.add_error("conversation", "This conversation belongs to another organization.")
         if session_id and not SESSION_ID_PATTERN.match(session_id):
             self.add_error("session_id", SESSION_ID_MESSAGE)
         if context_type == ContextType.SESSION and not session_id:
@@ -103,12 +149,12 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     ]
     list_select_related = ["organization", "workflow"]  # the organization and workflow columns
     list_filter = ["context_type", ("organization", ScopedRelatedFilter)]
-    search_fields = ["=session_id", "=workflow__id"]
-    search_help_text = "A session id or a workflow id (exact)."
+    search_fields = ["=session_id", "=workflow__id", "=conversation__conversation_id"]
+    search_help_text = "A session id, a workflow id or a conversation id (exact)."
     date_hierarchy = "activity_at"
     # The list endpoint's order, served by chatsession_activity_idx.
     ordering = ["-activity_at", "-id"]
-    autocomplete_fields = ["organization", "workflow"]
+    autocomplete_fields = ["organization", "workflow", "conversation"]
     summary_fields = ["message_count", "first_message_at", "last_message_at", "preview", "activity_at", "created_at"]
     inlines = [ChatMessageInline]
     actions = ["export_sessions"]
@@ -118,11 +164,17 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         return truncatechars(obj.preview or "", 60)
 
     def get_fields(self, request, obj=None):
-        return ["organization", "context_type", "session_id", "workflow", *self.summary_fields]
+        return ["organization", "context_type", "session_id", "workflow", "conversation", *self.summary_fields]
 
     def get_readonly_fields(self, request, obj=None):
         # Kept exact from the stored messages; moving a chat to another organization is not a thing.
         return [*self.summary_fields, "organization"] if obj else self.summary_fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "conversation" in form.changed_data:
+            # Its stored messages follow it (history by conversationId reads theirs).
+            ChatMessage.objects.filter(session=obj).update(conversation=obj.conversation)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -134,8 +186,8 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         organization_id = single_scope(self, request, queryset, "organization_id", "organizations")
         if organization_id is None:
             return None
-        # workflow: each item's workflowId and workflowName
-        rows = keyset_batches(queryset.select_related("workflow"), ("-activity_at", "-id"))
+        # workflow: each item's workflowId and workflowName; conversation: its conversationId
+        rows = keyset_batches(queryset.select_related("workflow", "conversation"), ("-activity_at", "-id"))
         request_id = getattr(request, "request_id", "")
 
         def envelope():
@@ -159,7 +211,10 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
 class ChatMessageForm(forms.ModelForm):
     class Meta:
         model = ChatMessage
-        fields = ["session", "role", "content", "tokens_used", "image_urls", "created_at"]
+        fields = [
+            "session", "role", "content", "tokens_used", "image_urls", "created_at", "sender_user_id",
+            "linked_run_id", "linked_run_status", "linked_run_started_at", "linked_run_finished_at",
+        ]
 
 
 @admin.register(ChatMessage)
@@ -169,13 +224,15 @@ class ChatMessageAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     list_display = ["id", "session", "role", "short_content", "tokens_used", "created_at"]
     list_select_related = ["session"]  # the session column (its session id or workflow id)
     list_filter = ["role"]
-    search_fields = ["=id", "=session__session_id", "=session__workflow__id"]
-    search_help_text = "A message id, or its chat's session id or workflow id (exact)."
+    search_fields = ["=id", "=session__session_id", "=session__workflow__id", "=conversation__conversation_id"]
+    search_help_text = "A message id, or its chat's session id, workflow id or conversation id (exact)."
     date_hierarchy = "created_at"
     # Served by chatmessage_created_idx.
     ordering = ["-created_at", "-id"]
     autocomplete_fields = ["session"]
     json_validators = {"image_urls": [json_array_of_strings]}
+    # Always its session's (ChatMessage.save copies it).
+    readonly_fields = ["conversation"]
 
     @admin.display(description="content")
     def short_content(self, obj):

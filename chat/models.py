@@ -2,7 +2,10 @@
 
 A session is either a create-page chat (``context_type`` "session", named by the client's
 ``session_id`` such as ``session_1234567890_abc``) or an edit-page chat about one workflow
-(``context_type`` "workflow", named by the workflow's UUID). The list endpoint's summary fields
+(``context_type`` "workflow", named by the workflow's UUID). A conversation (the client's
+``conversationId``) ties sessions together: the create-page chat and the workflow it became
+share one, and its history is their messages in one order. Each message carries its session's
+conversation too (kept equal by every writer), so that history is one index range. The list endpoint's summary fields
 (``message_count``, ``first_message_at``, ``last_message_at``, ``preview``) are stored on the
 session and kept exact by ``chat.services.post_message`` and by every way of deleting messages
 (``ChatMessageQuerySet.delete``, ``ChatMessage.delete``), so the list never aggregates.
@@ -35,6 +38,34 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant"
     SYSTEM = "system"
     TOOL = "tool"
+
+
+class RunStatus(models.TextChoices):
+    """The vendor's workflow run states, for a message's linked run."""
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+
+
+class Conversation(models.Model):
+    """A chat thread named by the client, which may outlive a create-page session (it becomes a workflow)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="chat_conversations")
+    conversation_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "conversation_id"], name="chatconversation_id_unique"),
+        ]
+
+    def __str__(self):
+        return self.conversation_id
 
 
 class Workflow(models.Model):
@@ -78,6 +109,9 @@ class ChatSession(models.Model):
     session_id = models.CharField(max_length=128, null=True, blank=True)
     workflow = models.ForeignKey(
         Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="chat_sessions"
+    )
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
     )
     message_count = models.PositiveIntegerField(default=0)
     first_message_at = models.DateTimeField(null=True, blank=True)
@@ -139,24 +173,49 @@ class ChatMessageQuerySet(models.QuerySet):
 class ChatMessage(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
+    # Always the session's conversation (save() copies it; bulk writers set it): history by
+    # conversationId is then one range of chatmessage_conversation_idx.
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+        db_index=False,
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     tokens_used = models.PositiveIntegerField(null=True, blank=True)
     image_urls = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Who sent it (the vendor's user id, a string); Flowdesk sets it for user messages it receives.
+    sender_user_id = models.CharField(max_length=255, null=True, blank=True)
+    # The workflow run the message is about; Flowdesk runs no workflows, so only imports set these.
+    linked_run_id = models.CharField(max_length=255, null=True, blank=True)
+    linked_run_status = models.CharField(max_length=16, choices=RunStatus.choices, null=True, blank=True)
+    linked_run_started_at = models.DateTimeField(null=True, blank=True)
+    linked_run_finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = ChatMessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
+            # History, paged backwards: one chat's messages by (created_at, id), or one conversation's.
             models.Index(fields=["session", "created_at", "id"], name="chatmessage_history_idx"),
+            models.Index(
+                fields=["conversation", "created_at", "id"], name="chatmessage_conversation_idx",
+                condition=Q(conversation__isnull=False),
+            ),
             # The admin's list across sessions, newest first.
             models.Index(fields=["-created_at", "-id"], name="chatmessage_created_idx"),
         ]
 
     def __str__(self):
         return f"{self.role}: {self.content[:40]}"
+
+    def save(self, *args, **kwargs):
+        if self.session_id is not None:
+            self.conversation_id = self.session.conversation_id
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "conversation"}
+        super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         with transaction.atomic():

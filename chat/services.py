@@ -1,13 +1,24 @@
 """Storing a chat message: the one write path that keeps a session's summary fields exact."""
 
+import secrets
+import string
+
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from accounts.api.errors import ApiError, ErrorItem
-from chat.models import ChatMessage, ChatSession, ContextType, Role, Workflow, preview_of
+from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow, preview_of
 
 UNSET = object()
+_SESSION_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_session_id(now=None):
+    """A create-page session id in the vendor's form, session_<epoch ms>_<random>."""
+    now = now or timezone.now()
+    suffix = "".join(secrets.choice(_SESSION_ID_ALPHABET) for _ in range(9))
+    return f"session_{int(now.timestamp() * 1000)}_{suffix}"
 
 
 def workflow_for(organization, workflow_id, name=UNSET):
@@ -42,31 +53,85 @@ def session_for(organization, *, session_id=None, workflow_id=None, workflow_nam
     return session
 
 
+def current_session(conversation):
+    """The chat a conversation goes on in: the workflow it became, else its create-page chat (the
+    most recently active first); a new create-page chat when it has none yet."""
+    session = (
+        ChatSession.objects.filter(organization_id=conversation.organization_id, conversation=conversation)
+        .order_by(
+            Case(When(context_type=ContextType.WORKFLOW, then=Value(0)), default=Value(1), output_field=IntegerField()),
+            "-activity_at",
+            "-id",
+        )
+        .first()
+    )
+    if session is None:
+        session = ChatSession.objects.create(
+            organization_id=conversation.organization_id, context_type=ContextType.SESSION,
+            session_id=new_session_id(), conversation=conversation,
+        )
+    return session
+
+
+def join_conversation(session, conversation):
+    """Put a (locked) session into a conversation, its stored messages with it.
+
+    A session belongs to one conversation: naming another is a 409, and nothing is written.
+    """
+    if session.conversation_id == conversation.pk:
+        return
+    if session.conversation_id is not None:
+        key = session.session_id if session.context_type == ContextType.SESSION else str(session.workflow_id)
+        field = "sessionId" if session.context_type == ContextType.SESSION else "workflowId"
+        raise ApiError(
+            409, f"Chat session {key} belongs to another conversation.",
+            [ErrorItem(("body", "conversationId"), f"This {field} is part of another conversation.", "conflict")],
+        )
+    ChatSession.objects.filter(pk=session.pk).update(conversation=conversation)
+    ChatMessage.objects.filter(session=session).update(conversation=conversation)
+    session.conversation = conversation
+
+
 @transaction.atomic
 def post_message(
     organization,
     *,
     role,
     content,
+    conversation_id=None,
     session_id=None,
     workflow_id=None,
     workflow_name=UNSET,
+    sender_user_id=None,
     tokens_used=None,
     image_urls=(),
     created_at=None,
 ):
     """Store one message, creating its session when new, and update the summary in the same transaction.
 
-    The session row is locked for the rest of the transaction, so concurrent posts to one
-    session are counted one after the other and none is lost.
+    With ``conversation_id`` the session joins that conversation (created when new); with it
+    alone the message goes to the conversation's current chat. Rows are locked conversation
+    first, then session, for the rest of the transaction, so concurrent posts to one session
+    are counted one after the other and none is lost.
     """
-    session = session_for(organization, session_id=session_id, workflow_id=workflow_id, workflow_name=workflow_name)
-    session = ChatSession.objects.select_for_update().get(pk=session.pk)
+    conversation = None
+    if conversation_id is not None:
+        conversation, _ = Conversation.objects.get_or_create(organization=organization, conversation_id=conversation_id)
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if session_id is None and workflow_id is None:
+        session = current_session(conversation)
+    else:
+        session = session_for(organization, session_id=session_id, workflow_id=workflow_id, workflow_name=workflow_name)
+    # conversation: each message's conversationId (its row is not locked here, only the session's)
+    session = ChatSession.objects.select_for_update(of=("self",)).select_related("conversation").get(pk=session.pk)
+    if conversation is not None:
+        join_conversation(session, conversation)
     at = created_at or timezone.now()
     message = ChatMessage.objects.create(
         session=session,
         role=role,
         content=content,
+        sender_user_id=sender_user_id,
         tokens_used=tokens_used,
         image_urls=list(image_urls or []),
         created_at=at,
@@ -87,4 +152,5 @@ def post_message(
             changes["preview"] = preview_of(content)
         sessions.update(**changes)
     message.session = session
+    message.conversation = session.conversation
     return message

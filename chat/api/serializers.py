@@ -6,25 +6,33 @@ validate what comes in (bodies, query strings, import records).
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from accounts.api.fields import IsoZDateTimeField, StrictCharField, StrictIntegerField, iso_z
 from accounts.api.views import StrictSerializerMixin
-from accounts.fastcheck import NotSure, choice, text, when
-from chat.models import ContextType, Role
+from accounts.fastcheck import EARLIEST, LATEST, NotSure, choice, text, when
+from chat.models import ContextType, Role, RunStatus
 
 # Client-generated ids such as session_1234567890_abc; kept URL-safe so DELETE can name them.
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 _ZERO = timedelta(0)
 SESSION_ID_MESSAGE = "Must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit."
+# The client's conversation ids (the vendor allows 255 characters), in the same URL-safe alphabet.
+CONVERSATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}$")
+CONVERSATION_ID_MESSAGE = "Must be 1-255 letters, digits, '_', '.', ':' or '-', starting with a letter or digit."
 
 # --- read shapes ---------------------------------------------------------------------------
 
 # What session_item reads; the list fetches only these columns.
 SESSION_ITEM_FIELDS = (
     "context_type",
+    "conversation",
+    "conversation__conversation_id",
     "session_id",
     "workflow",
     "workflow__name",
@@ -37,8 +45,10 @@ SESSION_ITEM_FIELDS = (
 
 def session_item(session):
     workflow = session.workflow
+    conversation = session.conversation
     return {
         "contextType": session.context_type,
+        "conversationId": conversation.conversation_id if conversation else None,
         "firstMessageAt": iso_z(session.first_message_at),
         "lastMessageAt": iso_z(session.last_message_at),
         "messageCount": session.message_count,
@@ -53,6 +63,7 @@ def session_item(session):
 # not model instances (a third of the request's time went into building 51 sessions and workflows).
 SESSION_ITEM_COLUMNS = (
     "context_type",
+    "conversation__conversation_id",
     "first_message_at",
     "last_message_at",
     "message_count",
@@ -74,9 +85,10 @@ def _iso_z(value):
 
 def session_item_row(row):
     """session_item for a row of SESSION_ITEM_COLUMNS."""
-    context_type, first_message_at, last_message_at, message_count, preview, session_id, workflow_id, name = row
+    context_type, conversation_id, first_message_at, last_message_at, message_count, preview, session_id, workflow_id, name = row
     return {
         "contextType": context_type,
+        "conversationId": conversation_id,
         "firstMessageAt": _iso_z(first_message_at),
         "lastMessageAt": _iso_z(last_message_at),
         "messageCount": message_count,
@@ -98,9 +110,10 @@ def _utc_text_z(text):
 
 def session_item_text_row(row):
     """session_item_row for a row whose timestamps are UTC text (``_utc_text_z``) and workflow id text."""
-    context_type, first_message_at, last_message_at, message_count, preview, session_id, workflow_id, name = row
+    context_type, conversation_id, first_message_at, last_message_at, message_count, preview, session_id, workflow_id, name = row
     return {
         "contextType": context_type,
+        "conversationId": conversation_id,
         "firstMessageAt": _utc_text_z(first_message_at),
         "lastMessageAt": _utc_text_z(last_message_at),
         "messageCount": message_count,
@@ -118,16 +131,25 @@ MESSAGE_FIELDS = (
     "tokens_used",
     "image_urls",
     "created_at",
+    "sender_user_id",
+    "linked_run_id",
+    "linked_run_status",
+    "linked_run_started_at",
+    "linked_run_finished_at",
     "session",
     "session__session_id",
     "session__workflow_id",
     "session__organization_id",
+    "conversation",
+    "conversation__conversation_id",
 )
 
 
 def message_data(message):
-    """One message in the history shape; reads message.session (sessionId, workflowId, organizationId)."""
+    """One message in the history shape; reads message.session (sessionId, workflowId, organizationId)
+    and message.conversation (conversationId)."""
     session = message.session
+    conversation = message.conversation
     return {
         "id": str(message.id),
         "content": message.content,
@@ -138,6 +160,12 @@ def message_data(message):
         "tokensUsed": message.tokens_used,
         "imageUrls": message.image_urls,
         "createdAt": iso_z(message.created_at),
+        "conversationId": conversation.conversation_id if conversation else None,
+        "senderUserId": message.sender_user_id,
+        "linkedRunId": message.linked_run_id,
+        "linkedRunStatus": message.linked_run_status,
+        "linkedRunStartedAt": iso_z(message.linked_run_started_at),
+        "linkedRunFinishedAt": iso_z(message.linked_run_finished_at),
     }
 
 
@@ -165,13 +193,86 @@ class SessionIdField(StrictCharField):
         return value
 
 
+class ConversationIdField(StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 255)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not CONVERSATION_ID_PATTERN.match(value):
+            raise serializers.ValidationError(CONVERSATION_ID_MESSAGE)
+        return value
+
+
+class BlankIsAbsentMixin:
+    """"" reads as null: the vendor's exports write Go's zero value for an absent string."""
+
+    def run_validation(self, data=empty):
+        if isinstance(data, str) and data == "":
+            return None
+        return super().run_validation(data)
+
+
+# RFC 3339's date-time: ASCII digits, a `T`, seconds, an optional fraction and a required offset.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def rfc3339_bound(value):
+    """The instant an RFC 3339 timestamp names, in UTC, rounded up to the microsecond stored.
+
+    "Older than 09:00:00.1234567" then means "at most 09:00:00.123456" among stored values, as it
+    should; ValueError for anything else (other ISO 8601 forms, impossible dates, out of range).
+    """
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("not RFC 3339")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    offset = timedelta(0)
+    if not zulu:
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise ValueError("bad offset")
+        offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (1 if sign == "+" else -1)
+    fraction = fraction or ""
+    micro, rest = int((fraction + "000000")[:6]), fraction[6:]
+    at = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
+                  tzinfo=timezone(offset))
+    try:
+        at = at.astimezone(UTC)
+        if rest.strip("0"):
+            at += timedelta(microseconds=1)
+    except OverflowError:
+        raise ValueError("out of range") from None
+    if not EARLIEST <= at <= LATEST:
+        raise ValueError("out of range")
+    return at
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class Rfc3339Field(serializers.Field):
+    default_error_messages = {"invalid": "Must be an RFC 3339 timestamp, e.g. 2024-05-01T09:00:00Z."}
+
+    def to_internal_value(self, data):
+        try:
+            return rfc3339_bound(data)
+        except ValueError:
+            self.fail("invalid")
+
+    def to_representation(self, value):
+        return iso_z(value)
+
+
 def one_of_session_or_workflow(attrs, required=True):
     has_session = attrs.get("sessionId") is not None
     has_workflow = attrs.get("workflowId") is not None
     if has_session and has_workflow:
         raise serializers.ValidationError({"workflowId": ["Give sessionId or workflowId, not both."]})
     if required and not (has_session or has_workflow):
-        raise serializers.ValidationError({"sessionId": ["Give sessionId (a create-page chat) or workflowId."]})
+        raise serializers.ValidationError(
+            {"sessionId": ["Give conversationId, sessionId (a create-page chat) or workflowId."]}
+        )
     return attrs
 
 
@@ -184,8 +285,16 @@ class ImageUrlsField(serializers.ListField):
 
 
 class ChatMessageCreateSerializer(StrictSerializerMixin, serializers.Serializer):
-    """POST /v1/ai/workflow/chat/messages: one message to a create-page or a workflow chat."""
+    """POST /v1/ai/workflow/chat/messages: one message to a create-page or a workflow chat.
 
+    With `conversationId` the chat joins that conversation; with it alone the message goes to the
+    conversation's current chat (its workflow's, else its create-page chat; a new one if none).
+    """
+
+    conversationId = ConversationIdField(
+        required=False, allow_null=True,
+        help_text="The client's stable conversation id, kept across the create page and the workflow it becomes.",
+    )
     sessionId = SessionIdField(required=False, allow_null=True)
     workflowId = StrictUUIDField(required=False, allow_null=True)
     workflowName = StrictCharField(required=False, allow_null=True, max_length=200)
@@ -195,7 +304,7 @@ class ChatMessageCreateSerializer(StrictSerializerMixin, serializers.Serializer)
     imageUrls = ImageUrlsField(required=False, allow_null=True)
 
     def validate(self, attrs):
-        one_of_session_or_workflow(attrs)
+        one_of_session_or_workflow(attrs, required=attrs.get("conversationId") is None)
         if "workflowName" in attrs and attrs.get("workflowId") is None:
             raise serializers.ValidationError({"workflowName": ["Only with workflowId."]})
         return attrs
@@ -206,6 +315,7 @@ class ChatMessageCreateSerializer(StrictSerializerMixin, serializers.Serializer)
         kwargs = {
             "role": data["role"],
             "content": data["content"],
+            "conversation_id": data.get("conversationId"),
             "session_id": data.get("sessionId"),
             "workflow_id": data.get("workflowId"),
             "tokens_used": data.get("tokensUsed"),
@@ -222,15 +332,55 @@ class ChatSessionPageQuery(serializers.Serializer):
 
 
 class ChatHistoryQuery(serializers.Serializer):
-    sessionId = SessionIdField(required=False)
-    workflowId = serializers.UUIDField(required=False)
+    conversationId = ConversationIdField(
+        required=False, help_text="A conversation's messages, across its chats; takes precedence over the other two."
+    )
+    sessionId = SessionIdField(required=False, help_text="A create-page chat's messages.")
+    workflowId = serializers.UUIDField(required=False, help_text="A workflow chat's messages.")
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    before = Rfc3339Field(
+        required=False, help_text="RFC 3339: only messages created strictly before this instant (paging backwards)."
+    )
+    beforeId = serializers.UUIDField(
+        required=False,
+        help_text="The oldest message of the previous page: only messages before it in (createdAt, id) order. "
+        "It must be a message of the chat asked for; with it, `before` is only checked.",
+    )
 
     def validate(self, attrs):
+        if attrs.get("conversationId") is not None:
+            return attrs
         return one_of_session_or_workflow(attrs)
 
 
 # --- import records ------------------------------------------------------------------------
+
+
+# An export may carry "" for an absent id or name (Go's zero value): these read it as null.
+
+
+class ImportSessionIdField(BlankIsAbsentMixin, SessionIdField):
+    pass
+
+
+class ImportConversationIdField(BlankIsAbsentMixin, ConversationIdField):
+    pass
+
+
+class ImportUUIDField(BlankIsAbsentMixin, StrictUUIDField):
+    pass
+
+
+class ImportTextField(BlankIsAbsentMixin, StrictCharField):
+    pass
+
+
+class ImportChoiceField(BlankIsAbsentMixin, serializers.ChoiceField):
+    pass
+
+
+class ImportTimestampField(BlankIsAbsentMixin, IsoZDateTimeField):
+    pass
 
 
 class ImportChatMessageSerializer(serializers.Serializer):
@@ -239,21 +389,28 @@ class ImportChatMessageSerializer(serializers.Serializer):
     id = StrictUUIDField()
     content = StrictCharField(allow_blank=True)
     role = serializers.ChoiceField(choices=Role.choices)
-    sessionId = SessionIdField(required=False, allow_null=True)
-    workflowId = StrictUUIDField(required=False, allow_null=True)
+    sessionId = ImportSessionIdField(required=False, allow_null=True)
+    workflowId = ImportUUIDField(required=False, allow_null=True)
     organizationId = StrictCharField(required=False, allow_null=True, allow_blank=True)  # --org decides
     tokensUsed = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=2_000_000_000)
     imageUrls = ImageUrlsField(required=False, allow_null=True, max_length=None)
     createdAt = IsoZDateTimeField()
+    conversationId = ImportConversationIdField(required=False, allow_null=True)
+    senderUserId = ImportTextField(required=False, allow_null=True, max_length=255)
+    linkedRunId = ImportTextField(required=False, allow_null=True, max_length=255)
+    linkedRunStatus = ImportChoiceField(choices=RunStatus.choices, required=False, allow_null=True)
+    linkedRunStartedAt = ImportTimestampField(required=False, allow_null=True)
+    linkedRunFinishedAt = ImportTimestampField(required=False, allow_null=True)
 
 
 class ImportChatSessionSerializer(serializers.Serializer):
     """One item of the list's `data.items`, optionally with its `messages`."""
 
     contextType = serializers.ChoiceField(choices=ContextType.choices)
-    sessionId = SessionIdField(required=False, allow_null=True)
-    workflowId = StrictUUIDField(required=False, allow_null=True)
-    workflowName = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=200)
+    conversationId = ImportConversationIdField(required=False, allow_null=True)
+    sessionId = ImportSessionIdField(required=False, allow_null=True)
+    workflowId = ImportUUIDField(required=False, allow_null=True)
+    workflowName = ImportTextField(required=False, allow_null=True, max_length=200)
     messageCount = StrictIntegerField(required=False, min_value=0, max_value=2_000_000_000, default=0)
     firstMessageAt = IsoZDateTimeField(required=False, allow_null=True, default=None)
     lastMessageAt = IsoZDateTimeField(required=False, allow_null=True, default=None)
@@ -275,7 +432,7 @@ class ImportChatSessionSerializer(serializers.Serializer):
             if message["id"] in seen:
                 raise serializers.ValidationError({"messages": {index: {"id": ["Duplicate message id."]}}})
             seen.add(message["id"])
-            for key in ("sessionId", "workflowId"):
+            for key in ("conversationId", "sessionId", "workflowId"):
                 if message.get(key) is not None and message[key] != attrs.get(key):
                     raise serializers.ValidationError(
                         {"messages": {index: {key: [f"Differs from the session's {key}."]}}}
@@ -289,6 +446,7 @@ class ImportChatSessionSerializer(serializers.Serializer):
 
 class ChatSessionItemSerializer(serializers.Serializer):
     contextType = serializers.ChoiceField(choices=["session", "workflow"])  # noqa: N815 - the vendor's spelling
+    conversationId = serializers.CharField(allow_null=True)  # noqa: N815
     firstMessageAt = serializers.CharField(allow_null=True)  # noqa: N815
     lastMessageAt = serializers.CharField(allow_null=True)  # noqa: N815
     messageCount = serializers.IntegerField()  # noqa: N815
@@ -315,6 +473,12 @@ class ChatMessageSerializer(serializers.Serializer):
     tokensUsed = serializers.IntegerField(allow_null=True)  # noqa: N815
     imageUrls = serializers.ListField(child=serializers.CharField())  # noqa: N815
     createdAt = serializers.CharField()  # noqa: N815
+    conversationId = serializers.CharField(allow_null=True)  # noqa: N815
+    senderUserId = serializers.CharField(allow_null=True, help_text="Set for user messages: who sent it.")  # noqa: N815
+    linkedRunId = serializers.CharField(allow_null=True)  # noqa: N815
+    linkedRunStatus = serializers.ChoiceField(choices=RunStatus.choices, allow_null=True)  # noqa: N815
+    linkedRunStartedAt = serializers.CharField(allow_null=True)  # noqa: N815
+    linkedRunFinishedAt = serializers.CharField(allow_null=True)  # noqa: N815
 
 
 def envelope(name, data):
@@ -346,11 +510,23 @@ _NotSure = NotSure
 _text, _choice, _timestamp = text, choice, when
 
 
+_RUN_STATUSES = frozenset(RunStatus.values)
+
+
 def _session_id(value):
-    if value is None:
+    if value is None or value == "":  # "" is absent (an export's zero value)
         return None
     value = _text(value, 128, blank=False)
     if not SESSION_ID_PATTERN.match(value):
+        raise _NotSure
+    return value
+
+
+def _conversation_id(value):
+    if value is None or value == "":
+        return None
+    value = _text(value, 255, blank=False)
+    if not CONVERSATION_ID_PATTERN.match(value):
         raise _NotSure
     return value
 
@@ -364,6 +540,14 @@ def _uuid(value):
         return uuid.UUID(hex=value)
     except ValueError:
         raise _NotSure from None
+
+
+def _import_uuid(value):
+    return None if value == "" else _uuid(value)
+
+
+def _optional_text(value, max_length):
+    return None if value is None or value == "" else _text(value, max_length)
 
 
 def _count(value, maximum=MAX_COUNT):
@@ -386,7 +570,7 @@ def _message(message):
     if "sessionId" in message:
         data["sessionId"] = _session_id(message["sessionId"])
     if "workflowId" in message:
-        data["workflowId"] = _uuid(message["workflowId"])
+        data["workflowId"] = _import_uuid(message["workflowId"])
     if "organizationId" in message:
         value = message["organizationId"]
         data["organizationId"] = None if value is None else _text(value)
@@ -401,6 +585,18 @@ def _message(message):
             value = [_text(url, 2048, blank=False) for url in value]
         data["imageUrls"] = value
     data["createdAt"] = _timestamp(message.get("createdAt"))
+    if "conversationId" in message:
+        data["conversationId"] = _conversation_id(message["conversationId"])
+    for key in ("senderUserId", "linkedRunId"):
+        if key in message:
+            data[key] = _optional_text(message[key], 255)
+    if "linkedRunStatus" in message:
+        value = message["linkedRunStatus"]
+        data["linkedRunStatus"] = None if value is None or value == "" else _choice(value, _RUN_STATUSES)
+    for key in ("linkedRunStartedAt", "linkedRunFinishedAt"):
+        if key in message:
+            value = message[key]
+            data[key] = None if value is None or value == "" else _timestamp(value)
     return data
 
 
@@ -409,13 +605,14 @@ def well_formed_chat_session(record):
     try:
         context_type = _choice(record.get("contextType"), _CONTEXT_TYPES)
         data = {"contextType": context_type}
+        if "conversationId" in record:
+            data["conversationId"] = _conversation_id(record["conversationId"])
         if "sessionId" in record:
             data["sessionId"] = _session_id(record["sessionId"])
         if "workflowId" in record:
-            data["workflowId"] = _uuid(record["workflowId"])
+            data["workflowId"] = _import_uuid(record["workflowId"])
         if "workflowName" in record:
-            value = record["workflowName"]
-            data["workflowName"] = None if value is None else _text(value, 200)
+            data["workflowName"] = _optional_text(record["workflowName"], 200)
         data["messageCount"] = _count(record["messageCount"]) if "messageCount" in record else 0
         value = record.get("firstMessageAt")
         data["firstMessageAt"] = first = None if value is None else _timestamp(value)
@@ -442,10 +639,13 @@ def well_formed_chat_session(record):
             ids = {message["id"] for message in messages}
             if len(ids) != len(messages):
                 raise _NotSure
+            conversation_id = data.get("conversationId")
             for message in messages:
                 if message.get("sessionId") is not None and message["sessionId"] != session_id:
                     raise _NotSure
                 if message.get("workflowId") is not None and message["workflowId"] != workflow_id:
+                    raise _NotSure
+                if message.get("conversationId") is not None and message["conversationId"] != conversation_id:
                     raise _NotSure
     except _NotSure:
         return None

@@ -1,14 +1,20 @@
 import re
 
 from django.db import connections, router
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
-from accounts.api.views import FilterBackend, TenantScopedMixin, is_uuid, validate_query
+from accounts.api.views import (
+    FilterBackend,
+    TenantScopedMixin,
+    is_uuid,
+    query_validation_error,
+    validate_query,
+)
 from chat.api.serializers import (
     MESSAGE_FIELDS,
     SESSION_ITEM_COLUMNS,
@@ -26,7 +32,7 @@ from chat.api.serializers import (
     session_item_text_row,
 )
 from chat.filters import ChatSessionFilterSet
-from chat.models import ChatMessage, ChatSession, ContextType, Workflow
+from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow
 from chat.services import post_message
 
 # The unfiltered page (nearly every list request) as one constant SQL string: what the ORM builds
@@ -39,12 +45,14 @@ _UTC_TEXT = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
 # The page is cut first, from the list index alone (ids only: an index-only scan where the table is
 # vacuumed): rows skipped by OFFSET are never fetched, joined or formatted.
 PAGE_SQL = (
-    f"SELECT s.context_type, {_UTC_TEXT.format('s.first_message_at')}, {_UTC_TEXT.format('s.last_message_at')}, "
+    "SELECT s.context_type, c.conversation_id, "
+    f"{_UTC_TEXT.format('s.first_message_at')}, {_UTC_TEXT.format('s.last_message_at')}, "
     "s.message_count, s.preview, s.session_id, s.workflow_id::text, w.name "
     f"FROM (SELECT id FROM {ChatSession._meta.db_table} WHERE organization_id = %s "
     "ORDER BY activity_at DESC, id DESC LIMIT %s OFFSET %s) page "
     f"JOIN {ChatSession._meta.db_table} s ON s.id = page.id "
     f"LEFT OUTER JOIN {Workflow._meta.db_table} w ON w.id = s.workflow_id "
+    f"LEFT OUTER JOIN {Conversation._meta.db_table} c ON c.id = s.conversation_id "
     "ORDER BY s.activity_at DESC, s.id DESC"
 )
 
@@ -95,8 +103,12 @@ class WorkflowChatView(TenantScopedMixin):
 class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
     """GET /sessions (the list), GET and DELETE /sessions/{sessionId or workflowId}."""
 
-    # workflow: each item's workflowId and workflowName
-    queryset = ChatSession.objects.select_related("workflow").only(*SESSION_ITEM_FIELDS).order_by("-activity_at", "-id")
+    # workflow: each item's workflowId and workflowName; conversation: its conversationId
+    queryset = (
+        ChatSession.objects.select_related("workflow", "conversation")
+        .only(*SESSION_ITEM_FIELDS)
+        .order_by("-activity_at", "-id")
+    )
     filterset_class = ChatSessionFilterSet
     lookup_url_kwarg = "key"
     lookup_value_regex = "[^/]+"
@@ -147,7 +159,8 @@ class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
 
 
 class ChatHistoryView(WorkflowChatView, APIView):
-    """GET /history?sessionId=|workflowId=&limit=: the latest messages, oldest first."""
+    """GET /history?conversationId=|sessionId=|workflowId=&limit=&before=&beforeId=: the latest
+    messages (before the cursor), oldest first."""
 
     @extend_schema(
         parameters=[ChatHistoryQuery],
@@ -155,16 +168,37 @@ class ChatHistoryView(WorkflowChatView, APIView):
     )
     def get(self, request):
         query = validate_query(ChatHistoryQuery, request)
-        messages = ChatMessage.objects.filter(session__organization=self.tenant.organization)
-        if query.get("sessionId") is not None:
-            messages = messages.filter(session__session_id=query["sessionId"])
-        else:
-            messages = messages.filter(session__context_type=ContextType.WORKFLOW, session__workflow_id=query["workflowId"])
-        # session: each message's sessionId, workflowId and organizationId
-        messages = messages.select_related("session").only(*MESSAGE_FIELDS)
+        messages = ChatMessage.objects.filter(self.chat(query))
+        if query.get("beforeId") is not None:
+            # The cursor is where that message stands: exact even if `before` was rounded by the client.
+            cursor = messages.filter(pk=query["beforeId"]).values_list("created_at", "id").first()
+            if cursor is None:
+                raise query_validation_error({"beforeId": ["Not a message of this chat."]})
+            at, pk = cursor
+            # created_at <= at bounds the index range; the OR only sorts out ties at `at`.
+            messages = messages.filter(Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(id__lt=pk)))
+        elif query.get("before") is not None:
+            messages = messages.filter(created_at__lt=query["before"])
+        # session: each message's sessionId, workflowId and organizationId; conversation: its conversationId
+        messages = messages.select_related("session", "conversation").only(*MESSAGE_FIELDS)
         latest = list(messages.order_by("-created_at", "-id")[: query["limit"]])
         latest.reverse()
         return self.envelope([message_data(message) for message in latest])
+
+    def chat(self, query):
+        """The messages asked for, as a condition on an indexed column: the conversation's or the
+        session's id is a subquery (one value), so the page is one range of its (created_at, id) index."""
+        organization = self.tenant.organization
+        if query.get("conversationId") is not None:
+            conversations = Conversation.objects.filter(organization=organization, conversation_id=query["conversationId"])
+            return Q(conversation=Subquery(conversations.order_by().values("pk")[:1]))
+        if query.get("sessionId") is not None:
+            sessions = ChatSession.objects.filter(organization=organization, session_id=query["sessionId"])
+        else:
+            sessions = ChatSession.objects.filter(
+                organization=organization, context_type=ContextType.WORKFLOW, workflow_id=query["workflowId"]
+            )
+        return Q(session=Subquery(sessions.order_by().values("pk")[:1]))
 
 
 class ChatMessageView(WorkflowChatView, APIView):
@@ -177,5 +211,8 @@ class ChatMessageView(WorkflowChatView, APIView):
     def post(self, request):
         serializer = ChatMessageCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        message = post_message(self.tenant.organization, **serializer.service_kwargs())
+        kwargs = serializer.service_kwargs()
+        if kwargs["role"] == Role.USER:
+            kwargs["sender_user_id"] = str(self.tenant.key.user_id)  # who sent it: the key's user
+        message = post_message(self.tenant.organization, **kwargs)
         return self.envelope(message_data(message))

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from accounts.models import Membership
-from chat.models import Role, Workflow
+from chat.models import Conversation, Role, Workflow
 from messaging.models import Agent, MessageFlow
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 from tests.chat.factories import chat
@@ -34,7 +34,8 @@ def build_world(org_id, username, workspace_id):
     live_flow = make_live_flow(org)
     version = live_flow.current_version
     session = make_session(live_flow, n_recorded=2, created_at=AT)
-    chat_session = chat(org, at=AT, messages=[(Role.USER, f"Hello from {org_id}"), (Role.ASSISTANT, "Hi")])
+    chat_session = chat(org, at=AT, conversation_id=f"conv_{username}",
+                        messages=[(Role.USER, f"Hello from {org_id}"), (Role.ASSISTANT, "Hi")])
     agent = Agent.objects.create(workspace=ws, agent_id=f"agent_{username}")
     flow = MessageFlow.objects.create(
         id=f"mf_{username}", workspace=ws, agent=agent, name=f"Flow of {username}", direction="inbound",
@@ -50,6 +51,7 @@ def build_world(org_id, username, workspace_id):
         type(chat_session): chat_session, type(chat_session.messages.first()): chat_session.messages.first(),
         Agent: agent, MessageFlow: flow,
         Workflow: Workflow.objects.create(organization=org, name=f"Workflow of {username}"),
+        Conversation: chat_session.conversation,
     }
     user_session = UserSession.objects.create(
         session_id=f"sess{username:0<8}"[:12], user=tenant.user, organization=org, name=f"Loops of {username}",

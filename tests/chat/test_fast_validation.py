@@ -49,13 +49,26 @@ RECORDS = [
         ],
     },
     {"contextType": "workflow", "workflowId": WORKFLOW_ID},
+    # The keys the vendor added: a conversation, and a message's sender and linked run; "" for absent.
+    {
+        "contextType": "workflow", "conversationId": "4a8b2c1d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "sessionId": "",
+        "workflowId": WORKFLOW_ID, "workflowName": "",
+        "messages": [
+            message("3e816ee5-5e82-4f8f-8f7e-31928272d644", conversationId="4a8b2c1d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                    senderUserId="user_1", linkedRunId="run_1", linkedRunStatus="success",
+                    linkedRunStartedAt="2024-05-01T09:00:00Z", linkedRunFinishedAt="2024-05-01T09:00:02.5Z"),
+            message("4f927ff6-6f93-4090-9f8f-42a39383e755", role="assistant", conversationId="", senderUserId="",
+                    linkedRunId="", linkedRunStatus="", linkedRunStartedAt="", linkedRunFinishedAt=None),
+        ],
+    },
 ]
 
 ODD_VALUES = [
     None, True, False, 0, -1, 1, 1.5, 2_000_000_000, 2_000_000_001, 2**70, "", " ", "x", "a" * 129, "a" * 201,
     "a" * 2049, "nul\x00", "lone \ud800", "été", "session", "workflow", "user", "assistant", "bad id!", "ok\n",
     "_leading", SESSION_ID, WORKFLOW_ID, WORKFLOW_ID.upper(), WORKFLOW_ID.replace("-", ""), "{" + WORKFLOW_ID + "}",
-    "0b5e3bb2-2b5f-4d5c-9c4b-0e6f5f4f3a11", "2023-11-07T05:31:56Z", "2023-11-07", " 2023-11-07T05:31:56Z ",
+    "0b5e3bb2-2b5f-4d5c-9c4b-0e6f5f4f3a11", "4a8b2c1d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "c" * 255, "c" * 256,
+    "running", "cancelled", "2023-11-07T05:31:56Z", "2023-11-07", " 2023-11-07T05:31:56Z ",
     "2023-11-07T05:31:56+15:59", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "not a date", "2099-01-01T00:00:00Z",
     [], [None], ["x"], [""], ["\x00"], ["a" * 2049], {}, {"a": 1}, 12345678901234567890,
 ]
@@ -111,7 +124,8 @@ def variants():
             yield removed(record, path)
             if isinstance(path[-1], str):
                 yield replaced(record, (*path[:-1], "extra"), 1)
-        for key in ("sessionId", "workflowId", "workflowName", "messages", "firstMessageAt", "lastMessageAt"):
+        for key in ("conversationId", "sessionId", "workflowId", "workflowName", "messages", "firstMessageAt",
+                    "lastMessageAt"):
             for value in ODD_VALUES:
                 yield replaced(record, (key,), value)
         if record.get("messages"):
@@ -150,3 +164,14 @@ def test_every_valid_variant_of_a_list_item_takes_the_fast_path():
 def test_every_record_takes_the_fast_path():
     for record in RECORDS:
         assert well_formed_chat_session(record) is not None
+
+
+def test_empty_strings_are_absent_on_both_paths():
+    record = RECORDS[-1]
+    fast, (accepted, data) = well_formed_chat_session(record), serializer_result(record)
+    assert accepted
+    for result in (fast, data):
+        assert (result["sessionId"], result["workflowName"]) == (None, None)
+        second = result["messages"][1]
+        assert [second[key] for key in ("conversationId", "senderUserId", "linkedRunId", "linkedRunStatus",
+                                        "linkedRunStartedAt")] == [None] * 5

@@ -46,7 +46,8 @@ def test_the_documented_example_imports_and_lists_back_equal():
     assert f"Created organization {ORG}." in err
     tenant = make_tenant_in_existing_org()
     expected = json.loads((FIXTURES / "chat_sessions_example.json").read_text())["data"]["items"]
-    assert tenant.client.get(LIST_URL).json()["data"]["items"] == expected
+    # The page's keys, and conversationId (null: the page's example names no conversation).
+    assert tenant.client.get(LIST_URL).json()["data"]["items"] == [{**item, "conversationId": None} for item in expected]
     # Re-importing the same file (here its bare data.items array) changes nothing.
     assert run(FIXTURES / "chat_sessions_example.json")[0] == "created 0, updated 0, unchanged 1"
 
@@ -101,13 +102,13 @@ def test_items_with_messages_get_computed_summaries_and_their_history(tmp_path):
     listed = tenant.client.get(LIST_URL).json()["data"]["items"]
     assert listed == [
         {
-            "contextType": "session", "firstMessageAt": "2024-05-01T09:00:00Z",
+            "contextType": "session", "conversationId": None, "firstMessageAt": "2024-05-01T09:00:00Z",
             "lastMessageAt": "2024-05-01T09:02:30.500000Z".replace("500000", "5"), "messageCount": 3,
             "preview": "Build me " + "a" * 91, "sessionId": "session_1718_x", "workflowId": None,
             "workflowName": None,
         },
         {
-            "contextType": "workflow", "firstMessageAt": "2024-04-01T08:00:00Z",
+            "contextType": "workflow", "conversationId": None, "firstMessageAt": "2024-04-01T08:00:00Z",
             "lastMessageAt": "2024-04-02T08:00:00Z", "messageCount": 4, "preview": "Given preview",
             "sessionId": None, "workflowId": WORKFLOW_ID, "workflowName": "Digest",
         },
@@ -203,3 +204,99 @@ def test_an_existing_organization_is_used(tmp_path):
     _, err = run(write(tmp_path, [item()]))
     assert "Created organization" not in err
     assert ChatSession.objects.get().organization_id == ORG
+
+
+CONVERSATION_ID = "4a8b2c1d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+
+
+def zero_values_items():
+    """A vendor export that writes Go's zero value, "", for what is absent."""
+    return [
+        {"contextType": "session", "sessionId": "session_z", "workflowId": "", "workflowName": "",
+         "conversationId": "", "messageCount": 1, "firstMessageAt": "2024-05-01T09:00:00Z",
+         "lastMessageAt": "2024-05-01T09:00:00Z", "preview": "hi",
+         "messages": [message("6f1c2b0e-0000-4000-8000-00000000000a", "hi", sessionId="", workflowId="",
+                              conversationId="", senderUserId="", linkedRunId="", linkedRunStatus="",
+                              linkedRunStartedAt="", linkedRunFinishedAt="")]},
+        {"contextType": "workflow", "sessionId": "", "workflowId": WORKFLOW_ID, "workflowName": "",
+         "messageCount": 0, "firstMessageAt": None, "lastMessageAt": None, "preview": None},
+    ]
+
+
+@pytest.mark.parametrize("path", ["fast", "serializer"])
+def test_empty_strings_are_read_as_absent(tmp_path, monkeypatch, path):
+    if path == "serializer":  # the path an unusual record takes: the serializer validates it
+        monkeypatch.setattr("chat.management.commands.import_chat_sessions.well_formed_chat_session", lambda r: None)
+    assert run(write(tmp_path, zero_values_items()))[0] == "created 2, updated 0, unchanged 0"
+    session, workflow_chat = ChatSession.objects.order_by("context_type")
+    assert (session.session_id, session.workflow_id, session.conversation_id) == ("session_z", None, None)
+    assert (workflow_chat.session_id, str(workflow_chat.workflow_id)) == (None, WORKFLOW_ID)
+    assert Workflow.objects.get().name is None
+    stored = ChatMessage.objects.get()
+    assert (stored.sender_user_id, stored.linked_run_id, stored.linked_run_status, stored.linked_run_started_at) == (
+        None, None, None, None)
+    tenant = make_tenant_in_existing_org()
+    items = tenant.client.get(LIST_URL).json()["data"]["items"]
+    assert [(i["sessionId"], i["workflowId"], i["workflowName"], i["conversationId"]) for i in items] == [
+        (None, WORKFLOW_ID, None, None), ("session_z", None, None, None)]  # the one without messages: created now
+    # "" is absent, not a value to compare: re-importing the file changes nothing.
+    assert run(write(tmp_path, zero_values_items()))[0] == "created 0, updated 0, unchanged 2"
+
+
+def test_an_empty_session_id_is_no_session_id():
+    from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
+
+    record = {"contextType": "session", "sessionId": ""}
+    assert well_formed_chat_session(record) is None
+    serializer = ImportChatSessionSerializer(data=record)
+    assert not serializer.is_valid()
+    assert serializer.errors == {"sessionId": ["Required when contextType is 'session'."]}
+
+
+def test_conversation_and_run_links_import_and_read_back(tmp_path):
+    linked = {"senderUserId": "user_2abc", "linkedRunId": "run_81f0", "linkedRunStatus": "success",
+              "linkedRunStartedAt": "2024-05-01T09:03:00Z", "linkedRunFinishedAt": "2024-05-01T09:03:04.25Z"}
+    items = [
+        {"contextType": "session", "sessionId": "session_c", "conversationId": CONVERSATION_ID, "messages": [
+            message("6f1c2b0e-0000-4000-8000-000000000011", "make it", sessionId="session_c",
+                    conversationId=CONVERSATION_ID, senderUserId="user_2abc"),
+        ]},
+        {"contextType": "workflow", "workflowId": WORKFLOW_ID, "workflowName": "Made", "conversationId": CONVERSATION_ID,
+         "messages": [
+             message("6f1c2b0e-0000-4000-8000-000000000012", "ran it", role="assistant", at="2024-05-01T09:05:00Z",
+                     workflowId=WORKFLOW_ID, conversationId=CONVERSATION_ID, **linked),
+         ]},
+    ]
+    assert run(write(tmp_path, items))[0] == "created 2, updated 0, unchanged 0"
+    tenant = make_tenant_in_existing_org()
+    history = tenant.client.get(HISTORY_URL + f"?conversationId={CONVERSATION_ID}").json()["data"]
+    assert [(m["content"], m["sessionId"], m["workflowId"], m["conversationId"]) for m in history] == [
+        ("make it", "session_c", None, CONVERSATION_ID), ("ran it", None, WORKFLOW_ID, CONVERSATION_ID)]
+    assert {key: history[1][key] for key in linked} == linked
+    assert history[0]["senderUserId"] == "user_2abc" and history[0]["linkedRunStatus"] is None
+    assert run(write(tmp_path, items))[0] == "created 0, updated 0, unchanged 2"
+
+    # What the list answers imports back as it is (conversationId included).
+    listed = tenant.client.get(LIST_URL).json()
+    assert {i["conversationId"] for i in listed["data"]["items"]} == {CONVERSATION_ID}
+    assert run(write(tmp_path, listed, "listed.json"))[0] == "created 0, updated 0, unchanged 2"
+
+    # A chat moved to another conversation takes its stored messages along; an item without the key keeps it.
+    moved = [{**items[0], "conversationId": "conv_2"}]
+    del moved[0]["messages"]
+    moved[0].update(messageCount=1, firstMessageAt="2024-05-01T09:00:00Z", lastMessageAt="2024-05-01T09:00:00Z",
+                    preview="make it")
+    assert run(write(tmp_path, moved))[0] == "created 0, updated 1, unchanged 0"
+    assert [m["content"] for m in tenant.client.get(HISTORY_URL + "?conversationId=conv_2").json()["data"]] == [
+        "make it"]
+    without_key = [{k: v for k, v in moved[0].items() if k != "conversationId"}]
+    assert run(write(tmp_path, without_key))[0] == "created 0, updated 0, unchanged 1"
+    assert ChatSession.objects.get(session_id="session_c").conversation.conversation_id == "conv_2"
+
+
+def test_a_message_of_another_conversation_is_refused(tmp_path):
+    records = [item(conversationId=CONVERSATION_ID,
+                    messages=[message("6f1c2b0e-0000-4000-8000-000000000001", "x", conversationId="conv_other")])]
+    with pytest.raises(CommandError) as exc:
+        run(write(tmp_path, records))
+    assert "messages.0.conversationId: Differs from the session's conversationId." in str(exc.value)

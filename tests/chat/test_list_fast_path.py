@@ -35,11 +35,13 @@ def orm_page(organization, limit, offset):
 def test_the_page_is_the_orm_page_with_ties_nulls_and_another_tenant(tenant, other_tenant):
     for index in range(7):
         at = BASE + timedelta(minutes=index // 2, microseconds=index * 1500)  # ties on activity_at
+        conversation = f"conv_{index % 2}" if index < 4 else None  # some chats in a conversation, two to one
         if index % 3 == 0:
             chat(tenant.organization, workflow_id=uuid.uuid4(), workflow_name=None if index == 3 else f"Flow {index}",
-                 at=at, messages=[(Role.USER, f"hello {index}")])
+                 conversation_id=conversation, at=at, messages=[(Role.USER, f"hello {index}")])
         elif index % 2:
-            chat(tenant.organization, session_id=f"session_{index}", at=at, messages=[(Role.ASSISTANT, "hi")])
+            chat(tenant.organization, session_id=f"session_{index}", conversation_id=conversation, at=at,
+                 messages=[(Role.ASSISTANT, "hi")])
         else:  # no messages: null timestamps and preview
             ChatSession.objects.create(organization=tenant.organization, context_type="session",
                                        session_id=f"session_{index}", activity_at=at, created_at=at)
@@ -48,6 +50,8 @@ def test_the_page_is_the_orm_page_with_ties_nulls_and_another_tenant(tenant, oth
         response = tenant.client.get(f"{LIST_URL}?limit={limit}&offset={offset}")
         assert response.status_code == 200
         assert response.json()["data"] == orm_page(tenant.organization, limit, offset)
+    conversations = [item["conversationId"] for item in orm_page(tenant.organization, 50, 0)["items"]]
+    assert sorted(filter(None, conversations)) == ["conv_0", "conv_1", "conv_1"]
     assert "session_theirs" not in str(tenant.client.get(LIST_URL + "?limit=50").json())
 
 
@@ -61,15 +65,18 @@ QUERIES = [
 
 @pytest.mark.parametrize("query", QUERIES)
 def test_page_query_is_what_the_serializer_validates(query):
+    from accounts.api.views import validate_query
+
     request = Request(APIRequestFactory().get(f"{LIST_URL}?{query}"))
-    serializer = ChatSessionPageQuery(data=request.query_params)
-    if serializer.is_valid():
-        assert page_query(request) == (serializer.validated_data["limit"], serializer.validated_data["offset"])
-    else:
+    try:
+        expected = validate_query(ChatSessionPageQuery, request)  # what every other query goes through
+    except ValidationError as error:
         with pytest.raises(ValidationError) as exc:
             page_query(request)
-        assert exc.value.detail == {name: [str(m) for m in messages] for name, messages in serializer.errors.items()}
+        assert exc.value.detail == error.detail
         assert exc.value.loc == ("query",)
+    else:
+        assert page_query(request) == (expected["limit"], expected["offset"])
 
 
 @pytest.mark.parametrize(

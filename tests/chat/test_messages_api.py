@@ -40,6 +40,12 @@ def test_posting_the_first_message_creates_the_session(tenant):
             "tokensUsed": 12,
             "imageUrls": ["https://example.com/a.png"],
             "createdAt": body["data"]["createdAt"],
+            "conversationId": None,
+            "senderUserId": str(tenant.user.pk),
+            "linkedRunId": None,
+            "linkedRunStatus": None,
+            "linkedRunStartedAt": None,
+            "linkedRunFinishedAt": None,
         },
         "message": "success",
         "requestId": response["X-Request-Id"],
@@ -184,6 +190,12 @@ def test_history_by_session_id_oldest_first_with_limit(tenant):
         "tokensUsed": None,
         "imageUrls": [],
         "createdAt": "2024-05-01T09:02:00Z",
+        "conversationId": None,
+        "senderUserId": None,
+        "linkedRunId": None,
+        "linkedRunStatus": None,
+        "linkedRunStartedAt": None,
+        "linkedRunFinishedAt": None,
     }
     assert first["id"] in messages
     assert (body["code"], body["message"], body["requestId"]) == (200, "success", response["X-Request-Id"])

@@ -36,6 +36,7 @@ def test_list_is_the_documented_envelope(tenant):
             "items": [
                 {
                     "contextType": "workflow",
+                    "conversationId": None,
                     "firstMessageAt": "2024-05-01T10:00:00Z",
                     "lastMessageAt": "2024-05-01T10:01:00Z",
                     "messageCount": 2,
@@ -46,6 +47,7 @@ def test_list_is_the_documented_envelope(tenant):
                 },
                 {
                     "contextType": "session",
+                    "conversationId": None,
                     "firstMessageAt": "2024-05-01T09:00:00Z",
                     "lastMessageAt": "2024-05-01T09:02:00Z",
                     "messageCount": 3,
@@ -243,6 +245,7 @@ def test_delete_removes_the_session_and_its_messages(tenant):
         "code": 200,
         "data": {
             "contextType": "session",
+            "conversationId": None,
             "firstMessageAt": "2024-05-01T09:00:00Z",
             "lastMessageAt": "2024-05-01T09:01:00Z",
             "messageCount": 2,

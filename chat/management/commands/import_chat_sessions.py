@@ -13,19 +13,33 @@ from accounts.importing import (
     sync_rows,
 )
 from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
-from chat.models import ChatMessage, ChatSession, ContextType, Role, Workflow, preview_of
+from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow, preview_of
 
 SESSION_FIELDS = [
     "context_type",
     "session_id",
     "workflow_id",
+    "conversation_id",
     "message_count",
     "first_message_at",
     "last_message_at",
     "preview",
     "activity_at",
 ]
-MESSAGE_FIELDS = ["session_id", "role", "content", "tokens_used", "image_urls", "created_at"]
+MESSAGE_FIELDS = [
+    "session_id",
+    "conversation_id",
+    "role",
+    "content",
+    "tokens_used",
+    "image_urls",
+    "created_at",
+    "sender_user_id",
+    "linked_run_id",
+    "linked_run_status",
+    "linked_run_started_at",
+    "linked_run_finished_at",
+]
 
 
 def session_key(item):
@@ -60,7 +74,9 @@ class Command(ImportCommand):
         "envelope, its data.items array, or JSON Lines of items). An item may add `messages: [...]` in "
         "the history shape; its messageCount, firstMessageAt, lastMessageAt and preview are then computed "
         "from them (and the stored messages replaced by the file's), else taken as given. Sessions are "
-        "matched by sessionId, workflow chats by workflowId; workflows are created or renamed."
+        "matched by sessionId, workflow chats by workflowId; workflows are created or renamed, conversations "
+        "(conversationId) created; an item without the conversationId key keeps the session's. \"\" is read as "
+        "absent for ids and names."
     )
     record_name = "session"
     envelope_prefix = "data.items.item"
@@ -93,6 +109,7 @@ class Command(ImportCommand):
                 workflows[item["workflowId"]] = {"organization_id": organization.pk, "name": item.get("workflowName")}
                 origin[item["workflowId"]] = (position, "workflowId")
         changed_workflows = sync_workflows(workflows, origin, now)
+        conversations = sync_conversations(organization, batch, now)
 
         # Sessions, matched by their key inside the organization.
         session_ids = [item["sessionId"] for _, item in batch if item.get("sessionId") is not None]
@@ -111,6 +128,9 @@ class Command(ImportCommand):
 
         # sessions: key -> pk, of the matched sessions here and of the new ones that carry messages below
         sessions, to_create, to_update, created, updated = {}, [], [], set(), set()
+        # conversation_of: session pk -> its conversation's pk; moved: conversation pk -> sessions whose
+        # stored messages follow them there (their messages are not in the file)
+        conversation_of, moved = {}, {}
         for position, item in batch:
             key = session_key(item)
             session = by_key.get(key)
@@ -118,10 +138,15 @@ class Command(ImportCommand):
             if holder is not None and holder is not session:
                 raise RecordError("sessionId", "another chat session of this organization has this sessionId",
                                   position=position)
+            if "conversationId" in item:
+                conversation = conversations.get(item["conversationId"])
+            else:  # an older export: the session keeps its conversation
+                conversation = session.conversation_id if session else None
             values = {
                 "context_type": item["contextType"],
                 "session_id": item.get("sessionId"),
                 "workflow_id": item.get("workflowId"),
+                "conversation_id": conversation,
                 **summary(item),
             }
             created_at = session.created_at if session else (values["first_message_at"] or now)
@@ -136,22 +161,30 @@ class Command(ImportCommand):
             if changed:
                 to_update.append(session)
                 updated.add(key)
+                if "conversation_id" in changed and "messages" not in item:
+                    moved.setdefault(values["conversation_id"], []).append(session.pk)
             sessions[key] = session.pk
+            conversation_of[session.pk] = values["conversation_id"]
         insert_rows(ChatSession, ("organization_id", "created_at", *SESSION_FIELDS), to_create)
         if to_update:
             ChatSession.objects.bulk_update(to_update, SESSION_FIELDS, batch_size=500)
+        for conversation, session_pks in moved.items():
+            ChatMessage.objects.filter(session_id__in=session_pks).update(conversation_id=conversation)
         # New sessions that carry messages: their pks, read back by key (COPY returns none).
         new_keys = [session_key(item) for _, item in batch if "messages" in item and session_key(item) in created]
         if new_keys:
             new_session_ids = [value for kind, value in new_keys if kind == ContextType.SESSION]
             new_workflow_ids = [value for kind, value in new_keys if kind == ContextType.WORKFLOW]
-            for pk, context_type, session_id, workflow_id in ChatSession.objects.filter(organization=organization).filter(
+            for pk, context_type, session_id, workflow_id, conversation in ChatSession.objects.filter(
+                organization=organization
+            ).filter(
                 Q(context_type=ContextType.SESSION, session_id__in=new_session_ids)
                 | Q(context_type=ContextType.WORKFLOW, workflow_id__in=new_workflow_ids)
-            ).values_list("pk", "context_type", "session_id", "workflow_id"):
+            ).values_list("pk", "context_type", "session_id", "workflow_id", "conversation_id"):
                 key = (ContextType.WORKFLOW, workflow_id) if context_type == ContextType.WORKFLOW else (
                     ContextType.SESSION, session_id)
                 sessions[key] = pk
+                conversation_of[pk] = conversation
 
         # Messages of the items that carry them: the stored ones become exactly the file's.
         messages, with_messages = {}, []
@@ -163,11 +196,17 @@ class Command(ImportCommand):
             for index, message in enumerate(item["messages"]):
                 messages[message["id"]] = {
                     "session_id": pk,
+                    "conversation_id": conversation_of[pk],
                     "role": message["role"],
                     "content": message["content"],
                     "tokens_used": message.get("tokensUsed"),
                     "image_urls": message.get("imageUrls") or [],
                     "created_at": message["createdAt"],
+                    "sender_user_id": message.get("senderUserId"),
+                    "linked_run_id": message.get("linkedRunId"),
+                    "linked_run_status": message.get("linkedRunStatus"),
+                    "linked_run_started_at": message.get("linkedRunStartedAt"),
+                    "linked_run_finished_at": message.get("linkedRunFinishedAt"),
                 }
                 origin[message["id"]] = (position, f"messages.{index}.id")
         changed_sessions = set()
@@ -195,6 +234,22 @@ class Command(ImportCommand):
             else:
                 outcomes.append(UNCHANGED)
         return outcomes
+
+
+def sync_conversations(organization, batch, now):
+    """The organization's conversations the items name (conversationId -> pk), created when new."""
+    wanted = {item["conversationId"] for _, item in batch if item.get("conversationId") is not None}
+    if not wanted:
+        return {}
+    conversations = Conversation.objects.filter(organization=organization, conversation_id__in=wanted)
+    existing = dict(conversations.values_list("conversation_id", "pk"))
+    missing = sorted(wanted - set(existing))
+    if missing:
+        Conversation.objects.bulk_create(
+            [Conversation(organization=organization, conversation_id=value, created_at=now) for value in missing]
+        )
+        existing = dict(conversations.values_list("conversation_id", "pk"))
+    return existing
 
 
 def sync_workflows(workflows, origin, now):
