@@ -8,6 +8,7 @@ classes declare the same shapes for validation and the schema, and delegate to t
 from datetime import UTC
 from operator import attrgetter
 
+import orjson
 from rest_framework import serializers
 
 from accounts.api.fields import IsoZDateTimeField, JSONObjectField, StrictCharField, iso_z
@@ -145,6 +146,13 @@ class SessionRenderer:
             "created_at": _iso_z(created_at),
             "updated_at": _iso_z(updated_at),
         }
+
+    def has_version(self, version_id):
+        return version_id in self._versions
+
+    def version(self, version_id):
+        """A version added before, as FlowVersionRead (a live flow's ``current_version``)."""
+        return self._versions[version_id]
 
     def session_row(self, row, recorded_rows):
         """A session from SESSION_COLUMNS (its version added) and its recorded steps (RECORDED_COLUMNS)."""
@@ -337,18 +345,17 @@ class FlowSerializer(StrictModelSerializer):
 
 
 class LiveFlowSerializer(StrictModelSerializer):
-    """The vendor's live flow: ``current_version`` nested, ``sessions`` the number of sessions."""
+    """The vendor's live flow as written: ``current_version`` named by id. Answers are LiveFlowRead
+    (``current_version`` nested, ``sessions`` every session), written by flows.api.streaming."""
 
     id = serializers.UUIDField(required=False)
-    organisation_id = serializers.CharField(source="organization_id", read_only=True)
     current_version = serializers.PrimaryKeyRelatedField(
         queryset=FlowVersion.objects.none(), allow_null=True, required=False
     )
-    sessions = serializers.IntegerField(source="sessions_total", read_only=True)
 
     class Meta:
         model = LiveFlow
-        fields = ["name", "description", "id", "organisation_id", "current_version", "sessions"]
+        fields = ["name", "description", "id", "current_version"]
         extra_kwargs = {"name": {"required": True, "allow_blank": False}}
 
     def __init__(self, *args, **kwargs):
@@ -366,29 +373,22 @@ class LiveFlowSerializer(StrictModelSerializer):
         return value
 
     def to_representation(self, instance):
-        version = instance.current_version
-        return {
-            "name": instance.name,
-            "description": instance.description,
-            "id": str(instance.id),
-            "organisation_id": instance.organization_id,
-            "current_version": (
-                flow_version_data(version, version.steps.all(), version.transitions.all()) if version else None
-            ),
-            "sessions": getattr(instance, "sessions_total", 0),
-            "created_at": iso_z(instance.created_at),
-            "updated_at": iso_z(instance.updated_at),
-        }
+        from flows.api.streaming import LiveFlowBody
+
+        body = LiveFlowBody(LiveFlow.objects.filter(pk=instance.pk), SessionRenderer())
+        return orjson.loads(b"".join(body.one()))
 
 
 class LiveFlowReadSerializer(serializers.Serializer):
-    """The shape LiveFlowSerializer renders (the schema's response; requests name a version by id)."""
+    """The shape a live flow is answered in (the schema's response; requests name a version by id)."""
 
     name = serializers.CharField()
     description = serializers.CharField()
     id = serializers.UUIDField()
     organisation_id = serializers.CharField()
     current_version = FlowVersionSerializer(allow_null=True)
-    sessions = serializers.IntegerField(help_text="The number of the live flow's sessions.")
+    sessions = LiveFlowSessionSerializer(
+        many=True, help_text="Every session of the live flow, newest first, as GET .../sessions lists them."
+    )
     created_at = IsoZDateTimeField()
     updated_at = IsoZDateTimeField()

@@ -2,14 +2,16 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Count
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api.errors import LIVE_FLOWS, Conflict
+from accounts.api.renderers import json_response
 from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
 from flows.api.serializers import (
     FlowSerializer,
@@ -21,6 +23,7 @@ from flows.api.serializers import (
     UserInputSerializer,
     session_tree_rows,
 )
+from flows.api.streaming import LiveFlowBody, json_body, session_array
 from flows.engine import SessionStateError
 from flows.filters import LiveFlowSessionFilterSet
 from flows.models import Flow, FlowVersion, LiveFlow, LiveFlowSession, Step, StepTransition
@@ -42,7 +45,28 @@ class LiveFlowsView(TenantScopedMixin):
         return get_object_or_404(model.objects.filter(**{organization_field: self.tenant.organization}), pk=value)
 
 
-class FlowViewSet(LiveFlowsView, viewsets.ModelViewSet):
+# FastAPI answers a delete with what its handler returns; the vendor's SDK checks for 200.
+DELETED = OpenApiResponse(
+    {"type": "object", "nullable": True, "enum": [None]}, description="Deleted: the body is `null`."
+)
+
+
+class FastAPIStatuses:
+    """The statuses of the vendor's FastAPI service, which its SDK tests for: a create answers 200
+    (FastAPI's default, not 201), and so does a delete, its body ``null``."""
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        response.status_code = status.HTTP_200_OK
+        return response
+
+    def destroy(self, request, *args, **kwargs):
+        super().destroy(request, *args, **kwargs)
+        return json_response(None)
+
+
+@extend_schema_view(create=extend_schema(responses={200: FlowSerializer}), destroy=extend_schema(responses={200: DELETED}))
+class FlowViewSet(FastAPIStatuses, LiveFlowsView, viewsets.ModelViewSet):
     # versions_count: the list's column, without a query per flow
     queryset = Flow.objects.annotate(versions_count=Count("versions"))
     serializer_class = FlowSerializer
@@ -54,7 +78,10 @@ class FlowViewSet(LiveFlowsView, viewsets.ModelViewSet):
         serializer.save(updated_at=timezone.now())
 
 
-class FlowVersionViewSet(LiveFlowsView, viewsets.ModelViewSet):
+@extend_schema_view(
+    create=extend_schema(responses={200: FlowVersionSerializer}), destroy=extend_schema(responses={200: DELETED})
+)
+class FlowVersionViewSet(FastAPIStatuses, LiveFlowsView, viewsets.ModelViewSet):
     organization_field = "flow__organization"
     # steps, transitions: the nested graph of every version rendered
     queryset = FlowVersion.objects.prefetch_related("steps", "transitions")
@@ -77,7 +104,7 @@ class FlowVersionViewSet(LiveFlowsView, viewsets.ModelViewSet):
         with transaction.atomic():
             version = FlowVersion.objects.create(flow=self.flow, **({"id": data["id"]} if "id" in data else {}))
             write_graph(version, data)
-        return Response(self.get_serializer(self.get_queryset().get(pk=version.pk)).data, status=201)
+        return Response(self.get_serializer(self.get_queryset().get(pk=version.pk)).data)
 
     def update(self, request, *args, **kwargs):
         version = self.get_object()
@@ -146,34 +173,43 @@ def write_graph(version, data):
 @extend_schema_view(
     list=extend_schema(responses=LiveFlowReadSerializer(many=True)),
     retrieve=extend_schema(responses=LiveFlowReadSerializer),
-    create=extend_schema(responses={201: LiveFlowReadSerializer}),
+    create=extend_schema(responses={200: LiveFlowReadSerializer}),
     update=extend_schema(responses=LiveFlowReadSerializer),
     partial_update=extend_schema(responses=LiveFlowReadSerializer),
+    destroy=extend_schema(responses={200: DELETED}),
 )
-class LiveFlowViewSet(LiveFlowsView, viewsets.ModelViewSet):
-    queryset = (
-        LiveFlow.objects.select_related("current_version")
-        # current_version.steps / .transitions: the nested current_version
-        .prefetch_related("current_version__steps", "current_version__transitions")
-        # sessions: the count the vendor's `sessions` key carries
-        .annotate(sessions_total=Count("sessions"))
-    )
+class LiveFlowViewSet(FastAPIStatuses, LiveFlowsView, viewsets.ModelViewSet):
+    """Live flows answered as LiveFlowRead: ``sessions`` is every session, written as it is read
+    (flows.api.streaming), so the list and one live flow alike run a fixed number of queries."""
+
+    queryset = LiveFlow.objects.all()
     serializer_class = LiveFlowSerializer
 
-    def perform_create(self, serializer):
-        serializer.save(organization=self.tenant.organization)
+    def body(self, pk=None):
+        live_flows = self.get_queryset() if pk is None else self.get_queryset().filter(pk=pk)
+        return LiveFlowBody(live_flows, SessionRenderer())
 
-    def perform_update(self, serializer):
-        serializer.save(updated_at=timezone.now())
+    def list(self, request, *args, **kwargs):
+        return json_body(self.body().array())
+
+    def retrieve(self, request, *args, **kwargs):
+        pk = self.kwargs["pk"]
+        body = self.body(pk) if is_uuid(pk) else None
+        if not body:
+            raise Http404
+        return json_body(body.one())
 
     def create(self, request, *args, **kwargs):
-        response = super().create(request, *args, **kwargs)
-        response.data = self.get_serializer(self.get_queryset().get(pk=response.data["id"])).data
-        return response
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        live_flow = serializer.save(organization=self.tenant.organization)
+        return json_body(self.body(live_flow.pk).one())
 
     def update(self, request, *args, **kwargs):
-        super().update(request, *args, **kwargs)
-        return Response(self.get_serializer(self.get_object()).data)
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=kwargs.pop("partial", False))
+        serializer.is_valid(raise_exception=True)
+        serializer.save(updated_at=timezone.now())
+        return json_body(self.body(serializer.instance.pk).one())
 
 
 class LimitOffsetQuery(serializers.Serializer):
@@ -210,9 +246,15 @@ class LiveFlowSessionViewSet(
         queryset = self.filter_queryset(self.get_queryset())
         offset = page["offset"]
         end = offset + page["limit"] if "limit" in page else None
+        if end is None:
+            # Every session: written as they are read (a live flow may have 100,000 of them).
+            if offset:
+                queryset = LiveFlowSession.objects.filter(pk__in=queryset.prefetch_related(None)[offset:].values("pk"))
+            return json_body(session_array(SessionRenderer(), queryset))
         # Rows, not model instances: four queries (see session_tree_rows) and no instance per row.
         return Response(SessionRenderer().page(session_tree_rows(queryset[offset:end])))
 
+    @extend_schema(responses={200: LiveFlowSessionSerializer})
     def create(self, request, *args, **kwargs):
         """Start a session on the live flow's current version with the trigger `inputs`."""
         serializer = self.get_serializer(data=request.data)
@@ -224,7 +266,7 @@ class LiveFlowSessionViewSet(
         with transaction.atomic():
             session = start_session(self.live_flow, serializer.validated_data["inputs"])
             data = self.get_serializer(self.get_queryset().get(pk=session.pk)).data
-        return Response(data, status=status.HTTP_201_CREATED)
+        return Response(data)
 
     def _session_data(self, session):
         return self.get_serializer(self.get_queryset().get(pk=session.pk)).data

@@ -4,7 +4,17 @@ from contextlib import contextmanager
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from flows.models import Flow, FlowVersion, LiveFlow, LiveFlowSessionStep, SessionStatus, Step, StepTransition
+from accounts.api.fields import iso_z
+from flows.models import (
+    Flow,
+    FlowVersion,
+    LiveFlow,
+    LiveFlowSession,
+    LiveFlowSessionStep,
+    SessionStatus,
+    Step,
+    StepTransition,
+)
 from tests.flows.factories import make_live_flow, make_session, make_version
 
 GRAPH = {
@@ -27,7 +37,7 @@ def flow(tenant):
 
 def test_flow_crud(tenant):
     response = tenant.client.post("/flows", {"name": "Triage", "description": "d"}, format="json")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 200, response.json()
     body = response.json()
     assert body["name"] == "Triage" and body["organisation_id"] == tenant.organization.pk
     assert body["versions_count"] == 0
@@ -35,7 +45,8 @@ def test_flow_crud(tenant):
     assert tenant.client.get("/flows/").json()[0]["id"] == flow_id
     response = tenant.client.patch(f"/flows/{flow_id}", {"description": "new"}, format="json")
     assert response.status_code == 200 and response.json()["description"] == "new"
-    assert tenant.client.delete(f"/flows/{flow_id}/").status_code == 204
+    response = tenant.client.delete(f"/flows/{flow_id}/")
+    assert (response.status_code, response["Content-Type"], response.content) == (200, "application/json", b"null")
     assert not Flow.objects.exists()
 
 
@@ -48,7 +59,7 @@ def test_flow_bad_input(tenant):
 
 def test_create_version_with_graph_by_names(tenant, flow):
     response = tenant.client.post(f"/flows/{flow.pk}/versions", GRAPH, format="json")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 200, response.json()
     body = response.json()
     by_name = {s["name"]: s for s in body["steps"]}
     assert [s["name"] for s in body["steps"]] == ["start", "classify", "ask"]
@@ -73,7 +84,7 @@ def test_create_version_with_ids(tenant, flow):
         "step_transitions": [{"source_step_id": a, "target_step_id": b, "label": "go"}],
     }
     response = tenant.client.post(f"/flows/{flow.pk}/versions", graph, format="json")
-    assert response.status_code == 201
+    assert response.status_code == 200
     assert response.json()["step_transitions"][0]["source_step_id"] == a
 
 
@@ -133,7 +144,7 @@ def test_version_is_replaced_until_sessions_ran_it(tenant, flow):
     assert response.json()["step_transitions"] == []
 
     live_flow = LiveFlow.objects.create(organization=tenant.organization, current_version_id=version_id)
-    assert tenant.client.post(f"/live_flows/{live_flow.pk}/sessions", {}, format="json").status_code == 201
+    assert tenant.client.post(f"/live_flows/{live_flow.pk}/sessions", {}, format="json").status_code == 200
     response = tenant.client.put(f"/flows/{flow.pk}/versions/{version_id}", GRAPH, format="json")
     assert response.status_code == 409
     assert response.json() == {
@@ -142,27 +153,48 @@ def test_version_is_replaced_until_sessions_ran_it(tenant, flow):
     assert list(Step.objects.filter(flow_version_id=version_id).values_list("name", flat=True)) == ["only"]
     response = tenant.client.delete(f"/flows/{flow.pk}/versions/{version_id}")
     assert response.status_code == 409
+    assert FlowVersion.objects.filter(pk=version_id).exists()
+
+
+def test_unused_version_is_deleted_with_200_and_null(tenant, flow):
+    version_id = tenant.client.post(f"/flows/{flow.pk}/versions", GRAPH, format="json").json()["id"]
+    response = tenant.client.delete(f"/flows/{flow.pk}/versions/{version_id}/")
+    assert (response.status_code, response.content) == (200, b"null")
+    assert not FlowVersion.objects.exists() and not Step.objects.exists()
 
 
 def test_live_flow_crud(tenant, flow):
     version_id = tenant.client.post(f"/flows/{flow.pk}/versions", GRAPH, format="json").json()["id"]
+    version = tenant.client.get(f"/flows/{flow.pk}/versions/{version_id}").json()
     response = tenant.client.post(
         "/live_flows/", {"name": "Inbox", "description": "d", "current_version": version_id}, format="json"
     )
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 200, response.json()
     body = response.json()
-    assert set(body) >= {"name", "description", "id", "organisation_id", "current_version", "sessions"}
-    assert body["current_version"]["id"] == version_id
-    assert len(body["current_version"]["steps"]) == 3
-    assert body["sessions"] == 0
+    live_flow = LiveFlow.objects.get()
+    assert body == {
+        "name": "Inbox",
+        "description": "d",
+        "id": str(live_flow.pk),
+        "organisation_id": tenant.organization.pk,
+        "current_version": version,
+        "sessions": [],
+        "created_at": iso_z(live_flow.created_at),
+        "updated_at": iso_z(live_flow.updated_at),
+    }
     live_flow_id = body["id"]
-    tenant.client.post(f"/live_flows/{live_flow_id}/sessions", {}, format="json")
+    session = tenant.client.post(f"/live_flows/{live_flow_id}/sessions", {}, format="json").json()
+    sessions = tenant.client.get(f"/live_flows/{live_flow_id}/sessions").json()
+    assert [s["id"] for s in sessions] == [session["id"]]
     body = tenant.client.get(f"/live_flows/{live_flow_id}").json()
-    assert body["sessions"] == 1
+    assert body["sessions"] == sessions
     response = tenant.client.patch(f"/live_flows/{live_flow_id}/", {"current_version": None}, format="json")
-    assert response.status_code == 200 and response.json()["current_version"] is None
-    assert tenant.client.delete(f"/live_flows/{live_flow_id}").status_code == 204
-    assert not LiveFlow.objects.exists()
+    assert response.status_code == 200
+    assert response.json()["current_version"] is None
+    assert response.json()["sessions"] == sessions  # the sessions ran the version they ran
+    response = tenant.client.delete(f"/live_flows/{live_flow_id}")
+    assert (response.status_code, response.content) == (200, b"null")
+    assert not LiveFlow.objects.exists() and not LiveFlowSession.objects.exists()
 
 
 def test_live_flow_cannot_run_another_tenants_version(tenant, other_tenant):
@@ -180,14 +212,24 @@ def test_live_flows_list_query_count_is_fixed(tenant, django_assert_num_queries)
 
     tenant.key.last_used_at = timezone.now()
     tenant.key.save()
-    make_live_flow(tenant.organization)
-    # key (with its membership); live flows with versions and session counts; version steps; transitions
+    make_session(make_live_flow(tenant.organization), n_recorded=1)
+    # key (with its membership); live flows; their versions with steps and transitions; the sessions
+    # with their recorded steps (one stream)
     with django_assert_num_queries(4):
         assert len(tenant.client.get("/live_flows").json()) == 1
-    for _ in range(10):
-        make_live_flow(tenant.organization)
+    for n in range(10):
+        live_flow = make_live_flow(tenant.organization, n_steps=2 + n)
+        for _ in range(n):
+            make_session(live_flow, n_recorded=n)
+        if n % 3 == 0:
+            # sessions that ran an earlier version than the current one
+            live_flow.current_version, _ = make_version(tenant.organization, n_steps=4)
+            live_flow.save()
+            make_session(live_flow, n_recorded=2)
     with django_assert_num_queries(4):
-        assert len(tenant.client.get("/live_flows").json()) == 11
+        body = tenant.client.get("/live_flows").json()
+    assert len(body) == 11
+    assert sum(len(live_flow["sessions"]) for live_flow in body) == 1 + sum(range(10)) + 4
 
 
 def test_other_tenant_cannot_see_or_touch_flows(tenant, other_tenant, flow):
