@@ -459,6 +459,100 @@ def section_served(args, state, report):
         server.wait(timeout=30)
 
 
+# --- 6. serving one big live flow: peak memory ------------------------------------------------
+
+MEMORY_ORG = "org_benchLiveMemory1"
+
+# One request through Django's whole stack in a process of its own, its body read as it comes and
+# dropped: what it reports is that process's peak (VmHWM) and its resident size before the request.
+_SERVE_WRAPPER = """
+import json, os, sys, time
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+import django
+django.setup()
+from django.test import Client
+
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+url, key, org = sys.argv[1:4]
+client = Client(HTTP_AUTHORIZATION="Bearer " + key, HTTP_CURRENT_ORG_ID=org)
+client.get("/live_flows/00000000-0000-4000-8000-000000000000")  # warm: URLconf, key lookup
+before = rss("VmRSS")
+start = time.perf_counter()
+response = client.get(url)
+size, sessions, tail = 0, 0, b""
+for chunk in (response.streaming_content if response.streaming else [response.content]):
+    size += len(chunk)
+    sessions += (tail + chunk).count(b'"steps_count":') - tail.count(b'"steps_count":')
+    tail = chunk[-20:]
+seconds = time.perf_counter() - start
+os.write(int(os.environ["BENCH_PEAK_FD"]), json.dumps({
+    "status": response.status_code, "streamed": response.streaming, "bytes": size, "sessions": sessions,
+    "seconds": seconds, "before_kib": before, "peak_kib": rss("VmHWM"),
+}).encode())
+"""
+
+
+def serve_once(url, key, org):
+    """Peak memory and more of serving ``url`` once, in a fresh process (see _SERVE_WRAPPER)."""
+    read, write = os.pipe()
+    env = {**os.environ, "BENCH_PEAK_FD": str(write)}
+    process = subprocess.Popen([sys.executable, "-c", _SERVE_WRAPPER, url, key, org], cwd=settings.BASE_DIR,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, pass_fds=(write,))
+    os.close(write)
+    _, err = process.communicate()
+    with os.fdopen(read, "rb") as pipe:
+        result = pipe.read()
+    if process.returncode != 0 or not result:
+        raise RuntimeError(f"serving {url} failed: {err.decode()[-2000:]}")
+    return orjson.loads(result)
+
+
+def section_live_memory(args, state, report):
+    from accounts.models import Membership, Organization
+
+    sizes = (args.memory_small, args.memory_large)
+    report.section(f"6. Memory: serving one live flow with {sizes[0]:,} against {sizes[1]:,} sessions")
+    report.add(f"`GET /live_flows/{{id}}/` answers the live flow with every session ({args.live_steps} recorded "
+               "steps each) in `sessions`. Peak resident memory (VmHWM) of a process serving it once through "
+               "Django's test client, the body read as it comes (target: at most 1.5x from the smaller live "
+               "flow to the larger).")
+    report.add()
+    Organization.objects.get_or_create(pk=MEMORY_ORG, defaults={"name": "Benchmark, live-flow memory"})
+    Membership.objects.get_or_create(user_id=state["user_id"], organization_id=MEMORY_ORG)
+    live_flows = {}
+    for seed, size in zip((11, 12), sizes, strict=True):
+        with transaction.atomic():
+            start = time.perf_counter()
+            rows, (live_flow,) = generate.generate_live_flows(
+                connection.connection, MEMORY_ORG, sessions=size, steps_per_session=args.live_steps, versions=1,
+                seed=seed,
+            )
+        print(f"  generated {rows:,} rows in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        live_flows[size] = live_flow
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE flows_liveflowsession, flows_liveflowsessionstep")
+    results = {}
+    for size in sizes:
+        result = serve_once(f"/live_flows/{live_flows[size]}/", state["key"], MEMORY_ORG)
+        if result["status"] != 200 or result["sessions"] != size:
+            raise RuntimeError(f"GET /live_flows/{live_flows[size]}/ answered {result}")
+        results[size] = result
+        print(f"  {size:,} sessions: {result}", file=sys.stderr)
+    ratio = results[sizes[1]]["peak_kib"] / results[sizes[0]]["peak_kib"]
+    rows = [
+        (f"{size:,}", f"{result['bytes'] / 2**20:,.0f} MiB", "yes" if result["streamed"] else "no",
+         f"{result['seconds']:.1f} s", f"{result['before_kib'] / 1024:.0f} MiB", f"{result['peak_kib'] / 1024:.0f} MiB")
+        for size, result in results.items()
+    ]
+    report.table(["sessions", "body", "streamed", "time", "resident before the request", "peak"], rows)
+    report.add()
+    report.add(f"Peak ratio: {ratio:.2f}x ({'met' if ratio <= 1.5 else 'missed'}, target 1.5x).")
+
+
 def _which(tool):
     from shutil import which
 

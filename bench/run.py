@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SECTIONS = ["generate", "lists", "scale", "imports", "served"]
+SECTIONS = ["generate", "lists", "scale", "imports", "served", "live_memory"]
 
 
 def parse_args(argv):
@@ -43,6 +43,8 @@ def parse_args(argv):
     parser.add_argument("--import-small", type=int, default=10_000)
     parser.add_argument("--import-large", type=int, default=100_000)
     parser.add_argument("--served-seconds", type=int, default=10)
+    parser.add_argument("--memory-small", type=int, default=10_000, help="sessions of the smaller live flow served")
+    parser.add_argument("--memory-large", type=int, default=100_000, help="sessions of the larger live flow served")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and 2 runs: checks the benchmark works")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -53,6 +55,7 @@ def parse_args(argv):
         args.import_small, args.import_large = 20, 40
         args.import_runs = 2
         args.served_seconds = 1
+        args.memory_small, args.memory_large = 50, 500
     args.sections = [s for s in args.sections.split(",") if s]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
