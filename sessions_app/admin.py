@@ -66,7 +66,15 @@ class LatestDialogueFormSet(BaseInlineFormSet):
         return self._shown
 
 
-class DialogueItemInline(ScopedInlineMixin, admin.TabularInline):
+class BlankUiIsAbsentMixin:
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "ui":
+            field.empty_value = None  # an empty box is no `ui`, not the string ""
+        return field
+
+
+class DialogueItemInline(BlankUiIsAbsentMixin, ScopedInlineMixin, admin.TabularInline):
     model = DialogueItem
     formset = LatestDialogueFormSet
     fields = ["position", "item_id", "content_type", "is_user", "content", "ui"]
@@ -154,7 +162,7 @@ class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScope
 
 
 @admin.register(DialogueItem)
-class DialogueItemAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+class DialogueItemAdmin(BlankUiIsAbsentMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
     list_display = ["__str__", "session", "position", "item_id", "content_type", "is_user", "short_content"]
     list_select_related = ["session"]  # the session column
     list_filter = ["content_type", "is_user"]

@@ -7,13 +7,15 @@ from sessions_app.services import owner_user_info
 
 
 def _item(item_id, content_type, content, ui=None):
-    return {
+    item = {
         "id": item_id,
         "contentType": content_type,
         "isUser": content_type in (ContentType.USER, ContentType.USER_AUDIO),
         "content": content,
-        "ui": ui,
     }
+    if ui is not None:
+        item["ui"] = ui
+    return item
 
 
 def load(ctx):
@@ -33,8 +35,9 @@ def load(ctx):
                 _item(4, ContentType.GROUP_LOG, [
                     _item(1, ContentType.LOG, "$ python main.py"),
                     _item(2, ContentType.LOG, "0\n1\n2\n3\n4"),
-                ], ui={"collapsed": False}),
+                ]),
                 _item(5, ContentType.AI, "Exactly. Now try counting down from 5."),
+                _item(6, ContentType.UI, "Or pick a tutorial to continue.", ui="selectTutorial"),
             ],
             "quick_replies": ["Show me another example", "Give me an exercise"],
             "workspace": {"files": [{"path": "main.py", "content": "for i in range(5):\n    print(i)\n"}],
@@ -109,7 +112,7 @@ def load(ctx):
         DialogueItem.objects.bulk_create(
             DialogueItem(
                 session=session, position=position, item_id=item["id"], content_type=item["contentType"],
-                is_user=item["isUser"], content=item["content"], ui=item["ui"],
+                is_user=item["isUser"], content=item["content"], ui=item.get("ui"),
             )
             for position, item in enumerate(spec["dialogue"])
         )

@@ -5,8 +5,10 @@ The vendor distinguishes ``null`` from an empty list for ``dialogue``, ``quickRe
 kept as rows of their own (dialogue items, audio clips) carry a ``*_null`` flag beside them.
 """
 
+import os
 import secrets
 import string
+import time
 import uuid
 
 from django.conf import settings
@@ -29,7 +31,11 @@ def zero():
 
 
 def new_uuid():
-    return str(uuid.uuid4())
+    """A UUIDv7 (millisecond timestamp, then random bits): the vendor's form for a new session."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 class ContentType(models.TextChoices):
@@ -78,7 +84,8 @@ class UserSession(models.Model):
     workspace = models.JSONField(null=True, blank=True)
     is_vm_running = models.BooleanField(default=False)
     clients = models.JSONField(null=True, blank=True)
-    language = models.CharField(max_length=64, null=True, blank=True)
+    # Any string the client sends (the vendor takes any); unbounded varchar on PostgreSQL and SQLite.
+    language = models.CharField(null=True, blank=True)
     easy_mode = models.BooleanField(null=True, blank=True)
     response_mode = models.CharField(max_length=8, choices=ResponseMode.choices, default=ResponseMode.TEXT)
     llm_context = models.TextField(null=True, blank=True)
@@ -130,18 +137,19 @@ class DialogueItem(models.Model):
 
     session = models.ForeignKey(UserSession, on_delete=models.CASCADE, related_name="dialogue_items")
     position = models.PositiveIntegerField()
-    item_id = models.BigIntegerField(help_text="The vendor's `id`: numbered by the server on append.")
+    # The client's `id`, kept as given: repeats and any order included (the vendor's client numbers them).
+    item_id = models.BigIntegerField(help_text="The client's `id`; an appended item gets the highest plus one.")
     content_type = models.CharField(max_length=16, choices=ContentType.choices)
     is_user = models.BooleanField()
     # A string, or a list of dialogue items (each with the same five keys, nested to any depth).
     content = models.JSONField()
-    ui = models.JSONField(null=True, blank=True)
+    # The vendor's optional string: NULL means the key is absent from the item.
+    ui = models.CharField(null=True, blank=True)
 
     class Meta:
         ordering = ["session", "position"]
         constraints = [
             models.UniqueConstraint(fields=["session", "position"], name="dialogueitem_position_unique"),
-            models.UniqueConstraint(fields=["session", "item_id"], name="dialogueitem_id_unique"),
             models.CheckConstraint(
                 condition=Q(content_type__in=ContentType.values), name="dialogueitem_content_type_valid"
             ),

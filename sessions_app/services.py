@@ -8,49 +8,59 @@ from sessions_app.models import AudioClip, DialogueItem, UserSession, new_sessio
 
 
 def owner_user_info(user):
-    """The `userInfo` a session created through the API gets: its owner."""
-    return {
-        "id": str(user.pk),
-        "username": user.get_username(),
-        "image": None,
-        "email": user.email or None,
-    }
+    """The `userInfo` a session created through the API gets: its owner's id, as the vendor stores it."""
+    return str(user.pk)
 
 
-def create_session(user, organization, language=None):
+# The vendor's first dialogue item and quick replies: i18n keys its client translates.
+INTRODUCTION = (0, "log", False, "dialogue.Introduction", None)
+QUICK_REPLIES = ("quickReply.WhatINeed", "quickReply.HowToUse", "quickReply.BeginTutorial")
+TUTORIAL_PROGRESS = 10
+
+
+def create_session(user, organization, language="en"):
     """A new session with the vendor's initial values and a fresh 12-character sessionId."""
     now = timezone.now()
     for _ in range(5):
         try:
             with transaction.atomic():
-                return UserSession.objects.create(
+                session = UserSession.objects.create(
                     session_id=new_session_id(),
                     user=user,
                     organization=organization,
                     name=None,
                     dialogue_null=False,
-                    quick_replies=[],
+                    quick_replies=list(QUICK_REPLIES),
                     is_replying=False,
-                    workspace=None,
+                    workspace={},
                     is_vm_running=False,
                     clients=[],
                     language=language,
-                    easy_mode=None,
-                    llm_context=None,
+                    easy_mode=False,
+                    response_mode="text",
+                    llm_context="",
+                    tutorial_is_tutorial=False,
+                    tutorial_id=None,
+                    tutorial_progress=TUTORIAL_PROGRESS,
                     audios_null=False,
+                    user_audio="",
+                    screenshot="",
                     clicks=[],
                     user_info=owner_user_info(user),
                     created_at=now,
                     updated_at=now,
                 )
+                replace_dialogue(session, [INTRODUCTION], existing=False)
+                return session
         except IntegrityError:
             continue  # a sessionId collision (62**12 ids): draw again
     raise IntegrityError("Could not draw an unused sessionId.")
 
 
-def replace_dialogue(session, rows):
+def replace_dialogue(session, rows, existing=True):
     """The session's dialogue items become ``rows`` ((item_id, content_type, is_user, content, ui), ...)."""
-    DialogueItem.objects.filter(session=session).delete()
+    if existing:
+        DialogueItem.objects.filter(session=session).delete()
     DialogueItem.objects.bulk_create(
         [
             DialogueItem(
@@ -80,12 +90,15 @@ def locked(sessions, pk):
 
 
 def update_session(sessions, pk, values, dialogue=None, audios=None):
-    """Apply a validated PUT: columns in ``values``; child rows replaced where given (lists of rows)."""
+    """Apply a validated PUT: columns in ``values``; child rows replaced where given (lists of rows).
+
+    Timestamps given in ``values`` are stored as given; without one, ``updated_at`` becomes now.
+    """
     with transaction.atomic():
         session = locked(sessions, pk)
+        session.updated_at = timezone.now()
         for column, value in values.items():
             setattr(session, column, value)
-        session.updated_at = timezone.now()
         session.save()
         if dialogue is not None:
             replace_dialogue(session, dialogue)
@@ -114,7 +127,7 @@ def append_dialogue_item(sessions, pk, item):
             content_type=item["contentType"],
             is_user=item["isUser"],
             content=item["content"],
-            ui=item["ui"],
+            ui=item.get("ui"),
         )
         session.dialogue_null = False
         session.updated_at = timezone.now()

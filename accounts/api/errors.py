@@ -170,21 +170,33 @@ USER_SESSION_TYPES = {
 }
 
 
+# The vendor answers only the six statuses above: a method a path does not have is a 404 like an
+# unknown route; any other client error (409, 413, 415, 431...) a 400, any server error a 500.
+USER_SESSION_STATUS_REMAP = {405: 404}
+
+
+def _user_sessions_status(status):
+    status = USER_SESSION_STATUS_REMAP.get(status, status)
+    if status not in USER_SESSION_TYPES:
+        status = 500 if status >= 500 else 400
+    return status
+
+
 def _user_sessions_body(error, request_id):
-    kind = USER_SESSION_TYPES.get(error.status)
-    if kind is None:
-        kind = "SERVER_ERROR" if error.status >= 500 else "BAD_REQUEST"
-    body = {"message": error.message, "type": kind, "status": error.status}
+    body = {"message": error.message, "type": USER_SESSION_TYPES[error.status], "status": error.status}
     if error.details and error.status == 400:
+        # The vendor's flattened validation error: the first whole-body message, and the first
+        # message for each top-level key (the full paths are in `message`).
         body["type"] = "VALIDATION_ERROR"
         field_errors = {}
-        form_errors = []
+        form_error = None
         for item in error.details:
             if len(item.loc) > 1:
-                field_errors.setdefault(item.field, []).append(item.message)
-            else:
-                form_errors.append(item.message)
-        body["formErrors"] = form_errors
+                field_errors.setdefault(str(item.loc[1]), item.message)
+            elif form_error is None:
+                form_error = item.message
+        if form_error is not None:
+            body["formErrors"] = form_error
         body["fieldErrors"] = field_errors
     return {"error": body}
 
@@ -232,6 +244,8 @@ FAMILY_BODIES = {
 
 # Live flows answer validation errors with FastAPI's 422, the other families with 400.
 VALIDATION_STATUS = {LIVE_FLOWS: 422}
+# A family that answers fewer statuses than Django and DRF produce maps the others onto its own.
+FAMILY_STATUSES = {USER_SESSIONS: _user_sessions_status}
 
 
 def error_response(family, error, request):
@@ -241,6 +255,8 @@ def error_response(family, error, request):
     if status_code == 400 and error.details:
         status_code = VALIDATION_STATUS.get(family, 400)
         error.status = status_code
+    if family in FAMILY_STATUSES:
+        status_code = error.status = FAMILY_STATUSES[family](status_code)
     request_id = getattr(request, "request_id", None)
     response = json_response(FAMILY_BODIES[family](error, request_id), status=status_code)
     for name, value in error.headers.items():

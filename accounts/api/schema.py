@@ -9,7 +9,7 @@ import inspect
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from accounts.api.errors import LIVE_FLOWS, MESSAGE_FLOWS, USER_SESSION_TYPES, USER_SESSIONS, WORKFLOW_CHAT
@@ -45,16 +45,29 @@ class LiveFlowsValidationError(serializers.Serializer):
     detail = LiveFlowsErrorItem(many=True)
 
 
+@extend_schema_field({
+    "type": "integer", "minimum": 400, "maximum": 500,
+    "description": "One of " + ", ".join(map(str, sorted(USER_SESSION_TYPES))) + "; the HTTP status.",
+})
+class UserSessionsStatusField(serializers.IntegerField):
+    """The vendor's six statuses, listed in words: an enum of a field named `status` would take the
+    name StatusEnum from the live flows' session status."""
+
+
 class UserSessionsError(serializers.Serializer):
     error = inline_serializer(
         "UserSessionsErrorBody",
         {
             "message": serializers.CharField(),
             "type": serializers.ChoiceField(choices=[*sorted(set(USER_SESSION_TYPES.values())), "VALIDATION_ERROR"]),
-            "status": serializers.IntegerField(),
-            "formErrors": serializers.ListField(child=serializers.CharField(), required=False),
-            "fieldErrors": serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
-                                                 required=False),
+            "status": UserSessionsStatusField(),
+            "formErrors": serializers.CharField(
+                required=False, help_text="With VALIDATION_ERROR: the first error about the whole body, if any."
+            ),
+            "fieldErrors": serializers.DictField(
+                child=serializers.CharField(), required=False,
+                help_text="With VALIDATION_ERROR: the first message for each top-level key in error.",
+            ),
         },
     )
 
@@ -129,6 +142,8 @@ class FlowdeskAutoSchema(AutoSchema):
             codes.append("409")
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
+        if family == USER_SESSIONS:
+            codes = [code for code in codes if int(code) in USER_SESSION_TYPES]  # the vendor's six
         for code in codes:
             error = FAMILY_ERRORS[family]
             responses.setdefault(code, self._error_response(error, code, direction))

@@ -49,3 +49,13 @@ class UserInfoFieldExtension(OpenApiSerializerFieldExtension):
 
         info = auto_schema.resolve_serializer(UserInfoSerializer, direction)
         return _nullable({"oneOf": [build_basic_type(OpenApiTypes.STR), info.ref]}, self.target)
+
+
+class UiFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "sessions_app.api.serializers.UiField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = build_basic_type(OpenApiTypes.STR)
+        if direction == "request":
+            return {**schema, "nullable": True, "description": "null is read as no `ui`."}
+        return {**schema, "description": "Absent when the item has none."}

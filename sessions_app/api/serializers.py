@@ -38,14 +38,45 @@ MAX_DIALOGUE_DEPTH = 16
 # --- read shapes ---------------------------------------------------------------------------
 
 
+def _has_null_ui(items):
+    stack = [items]
+    while stack:
+        for item in stack.pop():
+            if type(item) is dict:
+                if "ui" in item and item["ui"] is None:
+                    return True
+                if type(item.get("content")) is list:
+                    stack.append(item["content"])
+    return False
+
+
+def _without_null_ui(items):
+    return [
+        {key: _without_null_ui(value) if key == "content" and type(value) is list else value
+         for key, value in item.items() if not (key == "ui" and value is None)}
+        if type(item) is dict else item
+        for item in items
+    ]
+
+
+def vendor_content(content):
+    """Nested items as the vendor's schema has them: a `ui` of null is no `ui` (rows written
+    outside the API, e.g. in the admin or before migration 0003, may still hold one)."""
+    if type(content) is list and _has_null_ui(content):
+        return _without_null_ui(content)
+    return content
+
+
+def item_data(item_id, content_type, is_user, content, ui):
+    """One dialogue item; `ui` only when there is one (the vendor's optional string)."""
+    data = {"id": item_id, "contentType": content_type, "isUser": is_user, "content": vendor_content(content)}
+    if ui is not None:
+        data["ui"] = ui
+    return data
+
+
 def dialogue_item_data(item):
-    return {
-        "id": item.item_id,
-        "contentType": item.content_type,
-        "isUser": item.is_user,
-        "content": item.content,
-        "ui": item.ui,
-    }
+    return item_data(item.item_id, item.content_type, item.is_user, item.content, item.ui)
 
 
 def audio_data(clip):
@@ -126,12 +157,9 @@ def sessions_data(sessions):
         for session_pk, item_id, content_type, is_user, content, ui in (
             DialogueItem.objects.filter(session_id__in=pks)
             .order_by("session_id", "position")
-            .values_list("session_id", "item_id", "content_type", "is_user", _json_text("content"), _json_text("ui"))
+            .values_list("session_id", "item_id", "content_type", "is_user", _json_text("content"), "ui")
         ):
-            dialogue_of[session_pk].append(
-                {"id": item_id, "contentType": content_type, "isUser": is_user, "content": _loads(content),
-                 "ui": _loads(ui)}
-            )
+            dialogue_of[session_pk].append(item_data(item_id, content_type, is_user, _loads(content), ui))
         for session_pk, clip_id, base64 in (
             AudioClip.objects.filter(session_id__in=pks)
             .order_by("session_id", "position")
@@ -243,6 +271,20 @@ def text(**kwargs):
     return Text(**kwargs)
 
 
+class UiField(Text):
+    """A dialogue item's `ui`: a string; null is read as no `ui`, so it is never answered (the
+    field is not ``allow_null``, which would make the answer's schema nullable)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, None
+        return super().validate_empty_values(data)
+
+
 class AnyJSONField(serializers.JSONField):
     """Any JSON value, kept as given."""
 
@@ -282,8 +324,8 @@ def counter():
     return StrictIntegerField(min_value=0, max_value=MAX_SAFE_INTEGER)
 
 
-def json_list(**kwargs):
-    return serializers.ListField(child=AnyJSONField(allow_null=True), allow_null=True, **kwargs)
+def text_list(**kwargs):
+    return serializers.ListField(child=text(), allow_null=True, **kwargs)
 
 
 class ItemsField(serializers.Field):
@@ -375,34 +417,22 @@ class UserInfoField(serializers.Field):
 
 
 class DialogueItemSerializer(StrictSerializerMixin, serializers.Serializer):
-    """One dialogue item; `content` is a string or a list of nested items."""
+    """One dialogue item; `content` is a string or a list of nested items; `ui` an optional string.
+
+    Ids are the client's: repeated or out of order, they are kept as given.
+    """
 
     id = StrictIntegerField(min_value=0, max_value=MAX_SAFE_INTEGER)
     contentType = serializers.ChoiceField(choices=ContentType.choices)
     isUser = StrictBooleanField()
     content = DialogueContentField()
-    ui = AnyJSONField(required=False, allow_null=True, default=None)
+    ui = UiField(required=False)
 
-
-class DialogueSerializer(serializers.ListSerializer):
-    """Top-level dialogue: item ids are unique, since the server numbers appended items after them."""
-
-    def validate(self, attrs):
-        seen = set()
-        errors = []
-        for item in attrs:
-            errors.append({"id": ["Duplicate dialogue item id."]} if item["id"] in seen else {})
-            seen.add(item["id"])
-        if any(errors):
-            raise serializers.ValidationError(errors)
-        return attrs
-
-
-class TopLevelDialogueItemSerializer(DialogueItemSerializer):
-    """One dialogue item; top-level ids are unique within the session."""
-
-    class Meta:
-        list_serializer_class = DialogueSerializer
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if "ui" in value and value["ui"] is None:
+            del value["ui"]  # an exported null is the vendor's absent key
+        return value
 
 
 class NewDialogueItemSerializer(DialogueItemSerializer):
@@ -460,9 +490,9 @@ class UserInfoSerializer(StrictSerializerMixin, serializers.Serializer):
     """The session's user, when not given as a bare id."""
 
     id = text(max_length=200)
-    username = text(max_length=200, allow_null=True)
+    username = text(max_length=200)
     image = text(allow_null=True)
-    email = text(max_length=320, allow_null=True)
+    email = text(max_length=320)
 
 
 # --- the session -----------------------------------------------------------------------------
@@ -484,13 +514,13 @@ class UserSessionSerializer(StrictSerializerMixin, serializers.Serializer):
         validators=[RegexValidator(SESSION_ID_REGEX, "1 to 64 letters, digits, '-' or '_'.")]
     )
     name = text(allow_null=True)
-    dialogue = ItemsField(TopLevelDialogueItemSerializer, allow_null=True)
-    quickReplies = json_list()
+    dialogue = ItemsField(DialogueItemSerializer, allow_null=True)
+    quickReplies = text_list()
     isReplying = StrictBooleanField()
     workspace = JSONObjectOrNullField(allow_null=True)
     isVMRunning = StrictBooleanField()
-    clients = json_list()
-    language = text(max_length=64, allow_null=True)
+    clients = text_list()
+    language = text(allow_null=True)
     easyMode = StrictBooleanField(allow_null=True)
     responseMode = serializers.ChoiceField(choices=ResponseMode.choices)
     llmContext = text(allow_null=True)
@@ -557,7 +587,7 @@ def session_values(data):
 
 def dialogue_rows(items):
     """(item_id, content_type, is_user, content, ui) per validated dialogue item, in order."""
-    return [(i["id"], i["contentType"], i["isUser"], i["content"], i["ui"]) for i in items or ()]
+    return [(i["id"], i["contentType"], i["isUser"], i["content"], i.get("ui")) for i in items or ()]
 
 
 def audio_rows(clips):
@@ -569,13 +599,48 @@ class LimitOffsetQuery(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
 
 
-class NewSessionQuery(serializers.Serializer):
-    language = serializers.RegexField(
-        r"\A[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*\Z",
-        max_length=64,
-        required=False,
-        error_messages={"invalid": "A language code such as en or pt-BR."},
-    )
+# PUT /session/{sessionId} reads the vendor's partial session: keys it does not know are dropped,
+# at any depth, as the vendor's schema validation drops them.
+_NESTED_KEYS = {
+    "tutorial": ("isTutorial", "tutorialId", "progress"),
+    "stats": ("totalConnectingTime", "currentNumOfBlocks", "totalInvokedLLM", "totalUserMessages",
+              "totalCodeExecutions"),
+    "userInfo": ("id", "username", "image", "email"),
+}
+_LIST_ITEM_KEYS = {"audios": ("id", "base64"), "clicks": ("x", "y", "value", "timestamp")}
+_DIALOGUE_ITEM_KEYS = ("id", "contentType", "isUser", "content", "ui")
+
+
+def _known(value, keys):
+    return {key: value[key] for key in keys if key in value} if type(value) is dict else value
+
+
+def _known_dialogue(items):
+    if type(items) is not list:
+        return items
+    known = []
+    for item in items:
+        item = _known(item, _DIALOGUE_ITEM_KEYS)
+        if type(item) is dict and type(item.get("content")) is list:
+            item["content"] = _known_dialogue(item["content"])
+        known.append(item)
+    return known
+
+
+def known_session_keys(body):
+    """The PUT body without the keys no session has; anything not an object is left to the serializer."""
+    if type(body) is not dict:
+        return body
+    known = {key: value for key, value in body.items() if key in UserSessionSerializer._declared_fields}
+    for key, keys in _NESTED_KEYS.items():
+        if key in known:
+            known[key] = _known(known[key], keys)
+    for key, keys in _LIST_ITEM_KEYS.items():
+        if type(known.get(key)) is list:
+            known[key] = [_known(item, keys) for item in known[key]]
+    if "dialogue" in known:
+        known["dialogue"] = _known_dialogue(known["dialogue"])
+    return known
 
 
 # --- fast acceptance of well-formed imported records ---------------------------------------
@@ -587,8 +652,8 @@ class NewSessionQuery(serializers.Serializer):
 # the caller validates with UserSessionSerializer, which words the error and its path.
 
 _SESSION_KEYS = frozenset(UserSessionSerializer._declared_fields)
-_ITEM_KEYS = frozenset(("id", "contentType", "isUser", "content", "ui"))
-_ITEM_KEYS_NO_UI = frozenset(("id", "contentType", "isUser", "content"))
+_ITEM_KEYS = frozenset(_DIALOGUE_ITEM_KEYS)
+_ITEM_KEYS_NO_UI = _ITEM_KEYS - {"ui"}
 _CONTENT_TYPES = frozenset(ContentType.values)
 _RESPONSE_MODES = frozenset(ResponseMode.values)
 _TUTORIAL_KEYS = frozenset(("isTutorial", "tutorialId", "progress"))
@@ -652,12 +717,12 @@ def _json(value):
     return value
 
 
-def _json_list(value):
+def _text_list(value):
     if value is None:
         return None
     if type(value) is not list:
         raise _NotSure
-    return [_json(item) for item in value]
+    return [_text(item) for item in value]
 
 
 def _dialogue_item(item):
@@ -678,13 +743,16 @@ def _dialogue_item(item):
     content_type = item["contentType"]
     if type(content_type) is not str or content_type not in _CONTENT_TYPES:
         raise _NotSure
-    return {
+    validated = {
         "id": _counter(item["id"]),
         "contentType": content_type,
         "isUser": _bool(item["isUser"]),
         "content": content,
-        "ui": _json(item.get("ui")),
     }
+    ui = item.get("ui")
+    if ui is not None:
+        validated["ui"] = _text(ui)
+    return validated
 
 
 def _dialogue(items):
@@ -692,10 +760,7 @@ def _dialogue(items):
         return None
     if type(items) is not list:
         raise _NotSure
-    validated = [_dialogue_item(item) for item in items]
-    if len({item["id"] for item in validated}) != len(validated):
-        raise _NotSure  # a repeated id
-    return validated
+    return [_dialogue_item(item) for item in items]
 
 
 def _keys(value, keys):
@@ -733,9 +798,9 @@ def _user_info(value):
     info = _keys(value, _USER_INFO_KEYS)
     return {
         "id": _text(info["id"], 200),
-        "username": _text_or_null(info["username"], 200),
+        "username": _text(info["username"], 200),
         "image": _text_or_null(info["image"]),
-        "email": _text_or_null(info["email"], 320),
+        "email": _text(info["email"], 320),
     }
 
 
@@ -762,12 +827,12 @@ def well_formed_session(record):
             "sessionId": session_id,
             "name": _text_or_null(record["name"]),
             "dialogue": _dialogue(record["dialogue"]),
-            "quickReplies": _json_list(record["quickReplies"]),
+            "quickReplies": _text_list(record["quickReplies"]),
             "isReplying": _bool(record["isReplying"]),
             "workspace": _json(workspace),
             "isVMRunning": _bool(record["isVMRunning"]),
-            "clients": _json_list(record["clients"]),
-            "language": _text_or_null(record["language"], 64),
+            "clients": _text_list(record["clients"]),
+            "language": _text_or_null(record["language"]),
             "easyMode": None if easy_mode is None else _bool(easy_mode),
             "responseMode": response_mode,
             "llmContext": _text_or_null(record["llmContext"]),

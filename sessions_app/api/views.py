@@ -15,11 +15,11 @@ from sessions_app.api.serializers import (
     DialogueItemSerializer,
     LimitOffsetQuery,
     NewDialogueItemSerializer,
-    NewSessionQuery,
     UserSessionSerializer,
     audio_rows,
     dialogue_item_data,
     dialogue_rows,
+    known_session_keys,
     session_data,
     session_values,
     sessions_data,
@@ -28,10 +28,8 @@ from sessions_app.filters import UserSessionFilterSet
 from sessions_app.models import UserSession
 
 SESSION_ID_PATTERN = re.compile(SESSION_ID_REGEX)
-# Keys of a session that the server maintains. A client may PUT back a body it got from GET, so
-# they are accepted: ids only when unchanged, timestamps ignored.
+# A session's ids: a client may PUT back a body it got from GET, so they are accepted when unchanged.
 FIXED_KEYS = {"uuid": "uuid", "sessionId": "session_id"}
-SERVER_KEYS = ("createdAt", "updatedAt")
 
 
 SESSION_ID_BODY = inline_serializer("UserSessionId", {"sessionId": serializers.CharField()})
@@ -109,9 +107,13 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(request=UserSessionSerializer(partial=True), responses=SESSION_ID_BODY)
     def update(self, request, *args, **kwargs):
-        """Change any subset of the session's keys; each given key is replaced whole."""
+        """Change any subset of the session's keys; each given key is replaced whole.
+
+        Keys no session has are dropped, as the vendor drops them. `createdAt` and `updatedAt` are
+        stored as given; without `updatedAt` it becomes the time of the change.
+        """
         session = self.get_object()
-        serializer = UserSessionSerializer(data=json_body(request), partial=True)
+        serializer = UserSessionSerializer(data=known_session_keys(json_body(request)), partial=True)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         errors = {
@@ -121,7 +123,7 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         }
         if errors:
             raise serializers.ValidationError(errors)
-        for key in (*FIXED_KEYS, *SERVER_KEYS):
+        for key in FIXED_KEYS:
             data.pop(key, None)
         services.update_session(
             self.own_sessions(),
@@ -141,13 +143,16 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @extend_schema(
         request=None,
         responses=SESSION_ID_BODY,
-        parameters=[OpenApiParameter("language", str, description="The session's language, e.g. en or pt-BR.")],
+        parameters=[
+            OpenApiParameter("language", str, description="The session's language, any string (e.g. en, pt-BR); default en.")
+        ],
     )
     @action(detail=False, methods=["post"], url_path="new")
     def new(self, request, *args, **kwargs):
         """A new session of the current user, with the vendor's initial values."""
-        query = validate_query(NewSessionQuery, request)
-        session = services.create_session(self.tenant.user, self.tenant.organization, query.get("language"))
+        # Missing or empty is the vendor's "en"; any other string is kept as sent.
+        language = request.query_params.get("language") or "en"
+        session = services.create_session(self.tenant.user, self.tenant.organization, language)
         return Response({"sessionId": session.session_id})
 
     @extend_schema(request=None, responses=SESSION_ID_BODY)

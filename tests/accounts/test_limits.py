@@ -170,3 +170,9 @@ def test_413_in_each_familys_body(tenant, settings):
                                   HTTP_X_WORKSPACE_ID=tenant.workspace.pk)
     assert response.status_code == 413
     assert response.json() == {"error": {"code": "payload_too_large", "message": "Request body is larger than 1024 bytes."}}
+    # User sessions answer only the vendor's six statuses: an oversized body is its 400.
+    session_id = tenant.client.post("/session/new").json()["sessionId"]
+    response = tenant.client.put(f"/session/{session_id}", big, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"error": {"message": "Request body is larger than 1024 bytes.", "type": "BAD_REQUEST",
+                                         "status": 400}}

@@ -8,7 +8,8 @@ from django.core.management import call_command
 
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "sessions_app_user_sessions.json"
+# As GET /session answers them (the vendor's shapes); the first session repeats and reorders client ids.
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "user_sessions.json"
 
 
 def fixture_records():

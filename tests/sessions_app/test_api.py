@@ -3,7 +3,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from accounts.api.fields import parse_iso
 from accounts.models import ApiKey, Membership, Organization
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 from tests.conftest import key_client
@@ -45,8 +47,8 @@ def test_list_renders_every_documented_key(tenant):
             "sessionId": "sess00000001",
             "name": "Loops",
             "dialogue": [
-                {"id": 1, "contentType": "user", "isUser": True, "content": "message 1", "ui": None},
-                {"id": 2, "contentType": "ai", "isUser": False, "content": "message 2", "ui": None},
+                {"id": 1, "contentType": "user", "isUser": True, "content": "message 1"},
+                {"id": 2, "contentType": "ai", "isUser": False, "content": "message 2"},
             ],
             "quickReplies": [],
             "isReplying": False,
@@ -105,10 +107,10 @@ def test_list_filters(tenant):
     assert [s["sessionId"] for s in tenant.client.get("/session?responseMode=text").json()] == ["english00001"]
     response = tenant.client.get("/session?responseMode=video&limit=0")
     assert response.status_code == 400
-    assert response.json()["error"]["fieldErrors"] == {"limit": ["Ensure this value is greater than or equal to 1."]}
+    assert response.json()["error"]["fieldErrors"] == {"limit": "Ensure this value is greater than or equal to 1."}
     response = tenant.client.get("/session?responseMode=video")
     assert response.json()["error"]["fieldErrors"] == {
-        "responseMode": ["Select a valid choice. video is not one of the available choices."]
+        "responseMode": "Select a valid choice. video is not one of the available choices."
     }
 
 
@@ -133,29 +135,49 @@ def test_list_query_count_does_not_grow_with_sessions(tenant, django_assert_num_
 
 
 def test_sessions_are_private_to_their_user(tenant, other_tenant, colleague):
-    bob, bob_client = colleague
+    _, bob_client = colleague
     make_session(tenant.user, "alice0000001")
-    theirs = make_session(bob, "bob000000001")
+    make_session(colleague[0], "bob000000001")
     make_session(other_tenant.user, "mallory00001")
-
     assert [s["sessionId"] for s in tenant.client.get("/session").json()] == ["alice0000001"]
     assert [s["sessionId"] for s in bob_client.get("/session").json()] == ["bob000000001"]
     assert [s["sessionId"] for s in other_tenant.client.get("/session").json()] == ["mallory00001"]
 
+
+# Every path that names a session: another user's session is a 404 there, exactly as an unknown one.
+SESSION_PATHS = [
+    ("get", "/session/{}", None),
+    ("get", "/session/{}/", None),
+    ("put", "/session/{}", {"name": "mine now", "dialogue": []}),
+    ("delete", "/session/{}", None),
+    ("delete", "/session/{}/", None),
+    ("post", "/session/resume/{}", None),
+    ("post", "/session/resume/{}/", None),
+    ("post", "/session/{}/dialogue", {"contentType": "user", "content": "hi"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SESSION_PATHS)
+@pytest.mark.parametrize("who", ["colleague", "other tenant"])
+def test_another_users_session_is_a_404_on_every_path(tenant, other_tenant, colleague, method, path, body, who):
+    bob, bob_client = colleague
+    theirs = make_session(bob, "bob000000001", updated_at=AT - timedelta(days=1))
+    client = tenant.client if who == "colleague" else other_tenant.client
     before = stored_body(bob_client, "bob000000001")
-    not_found = {"error": {"message": "No session with sessionId 'bob000000001'.", "type": "NOT_FOUND", "status": 404}}
-    item = {"contentType": "user", "content": "hi"}
-    for response in (
-        tenant.client.get("/session/bob000000001"),
-        tenant.client.put("/session/bob000000001", {"name": "mine now"}, format="json"),
-        tenant.client.post("/session/bob000000001/dialogue", item, format="json"),
-        tenant.client.post("/session/resume/bob000000001"),
-        tenant.client.delete("/session/bob000000001"),
-        other_tenant.client.get("/session/bob000000001"),
-    ):
-        assert (response.status_code, response.json()) == (404, not_found)
+    kwargs = {"data": body, "format": "json"} if body is not None else {}
+    response = getattr(client, method)(path.format("bob000000001"), **kwargs)
+    assert (response.status_code, response.json()) == (
+        404, {"error": {"message": "No session with sessionId 'bob000000001'.", "type": "NOT_FOUND", "status": 404}}
+    )
+    unknown = getattr(client, method)(path.format("nosuchsess01"), **kwargs)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["type"] == "NOT_FOUND"
+    # Nothing changed: not the body, not the rows, not the time (resume would touch it).
     assert stored_body(bob_client, "bob000000001") == before
     assert DialogueItem.objects.filter(session=theirs).count() == 2
+    assert UserSession.objects.get(pk=theirs.pk).updated_at == AT - timedelta(days=1)
+    # The owner still reaches it on the same path.
+    assert getattr(bob_client, method)(path.format("bob000000001"), **kwargs).status_code in (200, 201)
 
 
 def test_a_users_sessions_follow_them_across_organizations(tenant):
@@ -171,9 +193,10 @@ def test_a_users_sessions_follow_them_across_organizations(tenant):
 # --- POST /session/new ------------------------------------------------------------------------------
 
 
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+
 def test_new_session_starts_with_the_vendors_initial_values(tenant):
-    tenant.user.email = "alice@example.com"
-    tenant.user.save()
     response = tenant.client.post("/session/new?language=fr")
     assert response.status_code == 200
     assert list(response.json()) == ["sessionId"]
@@ -182,22 +205,22 @@ def test_new_session_starts_with_the_vendors_initial_values(tenant):
     stored = UserSession.objects.get(session_id=session_id)
     assert (stored.user, stored.organization) == (tenant.user, tenant.organization)
     body = stored_body(tenant.client, session_id)
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", body.pop("uuid"))
+    assert re.fullmatch(UUID7, body.pop("uuid"))  # the vendor's uuidv7
     assert body.pop("createdAt") == body.pop("updatedAt")
     assert body == {
         "sessionId": session_id,
         "name": None,
-        "dialogue": [],
-        "quickReplies": [],
+        "dialogue": [{"id": 0, "contentType": "log", "isUser": False, "content": "dialogue.Introduction"}],
+        "quickReplies": ["quickReply.WhatINeed", "quickReply.HowToUse", "quickReply.BeginTutorial"],
         "isReplying": False,
-        "workspace": None,
+        "workspace": {},
         "isVMRunning": False,
         "clients": [],
         "language": "fr",
-        "easyMode": None,
+        "easyMode": False,
         "responseMode": "text",
-        "llmContext": None,
-        "tutorial": {"isTutorial": False, "tutorialId": None, "progress": 0},
+        "llmContext": "",
+        "tutorial": {"isTutorial": False, "tutorialId": None, "progress": 10},
         "stats": {
             "totalConnectingTime": 0,
             "currentNumOfBlocks": 0,
@@ -206,28 +229,41 @@ def test_new_session_starts_with_the_vendors_initial_values(tenant):
             "totalCodeExecutions": 0,
         },
         "audios": [],
-        "userAudio": None,
-        "screenshot": None,
+        "userAudio": "",
+        "screenshot": "",
         "clicks": [],
-        "userInfo": {"id": str(tenant.user.pk), "username": "alice", "image": None, "email": "alice@example.com"},
+        "userInfo": str(tenant.user.pk),
     }
+    # The first item the client adds after the introduction is numbered 1.
+    reply = tenant.client.post(f"/session/{session_id}/dialogue", {"contentType": "user", "content": "hi"}, format="json")
+    assert reply.json()["id"] == 1
 
 
-def test_new_session_without_language_and_with_a_bad_one(tenant):
-    session_id = tenant.client.post("/session/new/").json()["sessionId"]
-    assert stored_body(tenant.client, session_id)["language"] is None
-    response = tenant.client.post("/session/new?language=" + "x" * 3 + "!")
-    assert response.status_code == 400
-    assert response.json() == {
-        "error": {
-            "message": "Invalid input: language: A language code such as en or pt-BR.",
-            "type": "VALIDATION_ERROR",
-            "status": 400,
-            "formErrors": [],
-            "fieldErrors": {"language": ["A language code such as en or pt-BR."]},
-        }
-    }
-    assert UserSession.objects.count() == 1
+@pytest.mark.parametrize(
+    ("query", "language"),
+    [
+        ("", "en"),
+        ("?language=", "en"),
+        ("?language=ja", "ja"),
+        ("?language=pt-BR", "pt-BR"),
+        ("?language=x%20y!", "x y!"),  # any string, as the vendor takes it
+        ("?language=" + "l" * 300, "l" * 300),
+        ("?language=%E6%97%A5%E6%9C%AC%E8%AA%9E", "日本語"),
+    ],
+)
+def test_new_session_language_is_any_string_and_defaults_to_en(tenant, query, language):
+    response = tenant.client.post("/session/new" + query)
+    assert response.status_code == 200
+    assert stored_body(tenant.client, response.json()["sessionId"])["language"] == language
+    assert UserSession.objects.get().language == language
+
+
+def test_uuids_of_new_sessions_are_time_ordered(tenant):
+    first = tenant.client.post("/session/new").json()["sessionId"]
+    second = tenant.client.post("/session/new").json()["sessionId"]
+    uuids = [UserSession.objects.get(session_id=session_id).uuid for session_id in (first, second)]
+    assert all(re.fullmatch(UUID7, value) for value in uuids)
+    assert uuids[0][:8] <= uuids[1][:8]  # the leading 48 bits are the creation time in milliseconds
 
 
 # --- PUT /session/{sessionId} -------------------------------------------------------------------------
@@ -259,57 +295,59 @@ def test_put_back_a_whole_get_body_with_nulls_empties_and_nested_content(tenant)
     body = stored_body(tenant.client, "whole0000001")
     body.update(
         dialogue=[
-            {"id": 10, "contentType": "group_log", "isUser": False, "ui": {"open": True}, "content": [
-                {"id": 1, "contentType": "log", "isUser": False, "content": "compilation…", "ui": None},
-                {"id": 2, "contentType": "group_log", "isUser": False, "content": [], "ui": None},
+            {"id": 10, "contentType": "group_log", "isUser": False, "ui": "open", "content": [
+                {"id": 1, "contentType": "log", "isUser": False, "content": "compilation…"},
+                {"id": 2, "contentType": "group_log", "isUser": False, "content": []},
             ]},
             {"id": 11, "contentType": "user_audio", "isUser": True, "content": "こんにちは", "ui": "mic"},
         ],
-        quickReplies=None, clients=[{"id": "c1"}], audios=None, clicks=[], workspace={},
-        userInfo={"id": "u1", "username": "zoé", "image": None, "email": None}, responseMode="audio",
+        quickReplies=None, clients=["c1"], audios=None, clicks=[], workspace={},
+        userInfo={"id": "u1", "username": "zoé", "image": None, "email": ""}, responseMode="audio",
         stats={"totalConnectingTime": 1.5, "currentNumOfBlocks": 0, "totalInvokedLLM": 9,
                "totalUserMessages": 1, "totalCodeExecutions": 0},
     )
     response = tenant.client.put("/session/whole0000001/", body, format="json")
     assert response.status_code == 200
-    after = stored_body(tenant.client, "whole0000001")
-    assert after == {**body, "updatedAt": after["updatedAt"]}
-    assert after["updatedAt"] != body["updatedAt"]
+    assert stored_body(tenant.client, "whole0000001") == body  # its timestamps too: stored as given
     assert list(AudioClip.objects.filter(session__session_id="whole0000001")) == []
     assert UserSession.objects.get(session_id="whole0000001").audios_null
 
 
+# (body, fieldErrors: each top-level key with its first message, full paths in `message`)
 INVALID_BODIES = [
-    ({"name": 5}, {"name": ["Not a valid string."]}),
-    ({"isReplying": "yes"}, {"isReplying": ["Must be true or false."]}),
-    ({"responseMode": "video"}, {"responseMode": ['"video" is not a valid choice.']}),
+    ({"name": 5}, {"name": "Not a valid string."}),
+    ({"isReplying": "yes"}, {"isReplying": "Must be true or false."}),
+    ({"responseMode": "video"}, {"responseMode": '"video" is not a valid choice.'}),
     ({"dialogue": [{"id": 1, "contentType": "shout", "isUser": True, "content": "hi"}]},
-     {"dialogue.0.contentType": ['"shout" is not a valid choice.']}),
-    ({"dialogue": [{"id": 1, "contentType": "user", "isUser": True}]},
-     {"dialogue.0.content": ["This field is required."]}),
+     {"dialogue": '"shout" is not a valid choice.'}),
+    ({"dialogue": [{"id": 1, "contentType": "user", "isUser": True}]}, {"dialogue": "This field is required."}),
     ({"dialogue": [{"id": 1, "contentType": "group_log", "isUser": False, "content": [
         {"id": 1, "contentType": "log", "isUser": "no", "content": 3}]}]},
-     {"dialogue.0.content.0.isUser": ["Must be true or false."],
-      "dialogue.0.content.0.content": ["Must be a string or a list of dialogue items."]}),
-    ({"dialogue": [{"id": 1, "contentType": "ai", "isUser": False, "content": "a"},
-                   {"id": 1, "contentType": "ai", "isUser": False, "content": "b"}]},
-     {"dialogue.1.id": ["Duplicate dialogue item id."]}),
-    ({"dialogue": "hello"}, {"dialogue": ["Expected a list of objects."]}),
-    ({"quickReplies": {"a": 1}}, {"quickReplies": ['Expected a list of items but got type "dict".']}),
-    ({"workspace": []}, {"workspace": ["Must be a JSON object or null."]}),
+     {"dialogue": "Must be true or false."}),
+    ({"dialogue": [{"id": 1, "contentType": "ai", "isUser": False, "content": "a", "ui": {"open": True}}]},
+     {"dialogue": "Not a valid string."}),
+    ({"dialogue": [{"id": 1, "contentType": "ai", "isUser": False, "content": [
+        {"id": 2, "contentType": "log", "isUser": False, "content": "", "ui": ["button"]}]}]},
+     {"dialogue": "Not a valid string."}),
+    ({"dialogue": "hello"}, {"dialogue": "Expected a list of objects."}),
+    ({"quickReplies": {"a": 1}}, {"quickReplies": 'Expected a list of items but got type "dict".'}),
+    ({"quickReplies": ["Yes", {"label": "No"}]}, {"quickReplies": "Not a valid string."}),
+    ({"clients": [7]}, {"clients": "Not a valid string."}),
+    ({"workspace": []}, {"workspace": "Must be a JSON object or null."}),
     ({"stats": {"totalConnectingTime": 1, "currentNumOfBlocks": "3", "totalInvokedLLM": -1,
                 "totalUserMessages": 0, "totalCodeExecutions": 0}},
-     {"stats.currentNumOfBlocks": ["A valid integer is required."],
-      "stats.totalInvokedLLM": ["Ensure this value is greater than or equal to 0."]}),
-    ({"tutorial": {"isTutorial": True, "progress": 1}}, {"tutorial.tutorialId": ["This field is required."]}),
-    ({"clicks": [{"x": 1, "y": 2, "value": 3}]}, {"clicks.0.timestamp": ["This field is required."]}),
-    ({"audios": [{"id": "a", "base64": None}]}, {"audios.0.base64": ["This field may not be null."]}),
-    ({"userInfo": {"id": "u1", "username": "z"}},
-     {"userInfo.image": ["This field is required."], "userInfo.email": ["This field is required."]}),
-    ({"userInfo": 7}, {"userInfo": ["Must be a user id string or an object with id, username, image and email."]}),
-    ({"createdAt": "yesterday"}, {"createdAt": ["Datetime has wrong format. Use one of these formats instead: ISO 8601."]}),
-    ({"sessionId": "another00001"}, {"sessionId": ["Cannot be changed."]}),
-    ({"colour": "red"}, {"colour": ["Unknown field."]}),
+     {"stats": "A valid integer is required."}),
+    ({"tutorial": {"isTutorial": True, "progress": 1}}, {"tutorial": "This field is required."}),
+    ({"clicks": [{"x": 1, "y": 2, "value": 3}]}, {"clicks": "This field is required."}),
+    ({"audios": [{"id": "a", "base64": None}]}, {"audios": "This field may not be null."}),
+    ({"userInfo": {"id": "u1", "username": "z"}}, {"userInfo": "This field is required."}),
+    ({"userInfo": {"id": "u1", "username": "z", "image": None, "email": None}},
+     {"userInfo": "This field may not be null."}),
+    ({"userInfo": 7}, {"userInfo": "Must be a user id string or an object with id, username, image and email."}),
+    ({"createdAt": "yesterday"}, {"createdAt": "Datetime has wrong format. Use one of these formats instead: ISO 8601."}),
+    ({"sessionId": "another00001"}, {"sessionId": "Cannot be changed."}),
+    ({"responseMode": "video", "easyMode": "no", "colour": "red"},
+     {"easyMode": "Must be true or false.", "responseMode": '"video" is not a valid choice.'}),
 ]
 
 
@@ -321,7 +359,8 @@ def test_put_refuses_bad_input_and_writes_nothing(tenant, body, field_errors):
     response = tenant.client.put("/session/bad000000001", {"name": "changed", **body}, format="json")
     assert response.status_code == 400
     error = response.json()["error"]
-    assert (error["type"], error["status"], error["formErrors"]) == ("VALIDATION_ERROR", 400, [])
+    assert (error["type"], error["status"]) == ("VALIDATION_ERROR", 400)
+    assert "formErrors" not in error  # no error about the body as a whole
     assert error["fieldErrors"] == field_errors
     assert stored_body(tenant.client, "bad000000001") == before
 
@@ -334,10 +373,89 @@ def test_put_validation_error_body_is_exact(tenant):
             "message": "Invalid input: body: Invalid data. Expected a dictionary, but got list.",
             "type": "VALIDATION_ERROR",
             "status": 400,
-            "formErrors": ["Invalid data. Expected a dictionary, but got list."],
+            "formErrors": "Invalid data. Expected a dictionary, but got list.",
             "fieldErrors": {},
         }
     }
+    response = tenant.client.put(
+        "/session/exact0000001",
+        {"stats": {"totalConnectingTime": "x", "currentNumOfBlocks": -1, "totalInvokedLLM": 0, "totalUserMessages": 0,
+                   "totalCodeExecutions": 0},
+         "dialogue": [{"id": 1, "contentType": "ai", "isUser": False, "content": "a", "ui": 3}]},
+        format="json",
+    )
+    assert response.json() == {
+        "error": {
+            "message": "Invalid input: dialogue.0.ui: Not a valid string.; stats.totalConnectingTime: A number is"
+                       " required.; stats.currentNumOfBlocks: Ensure this value is greater than or equal to 0.",
+            "type": "VALIDATION_ERROR",
+            "status": 400,
+            "fieldErrors": {"dialogue": "Not a valid string.", "stats": "A number is required."},
+        }
+    }
+
+
+def test_put_drops_keys_no_session_has_at_any_depth(tenant):
+    make_session(tenant.user, "drop00000001", dialogue=0, name="Before")
+    before = stored_body(tenant.client, "drop00000001")
+    body = {
+        "name": "After",
+        "colour": "red",
+        "userInfo": {"id": "u1", "username": "zoé", "image": None, "email": "z@example.com", "role": "student"},
+        "tutorial": {"isTutorial": True, "tutorialId": 3, "progress": 50, "title": "Loops"},
+        "dialogue": [
+            {"id": 1, "contentType": "group_log", "isUser": False, "seen": True, "content": [
+                {"id": 1, "contentType": "log", "isUser": False, "content": "ok", "time": 3},
+            ]},
+        ],
+        "clicks": [{"x": 1, "y": 2, "value": 3, "timestamp": 4, "button": "left"}],
+    }
+    response = tenant.client.put("/session/drop00000001", body, format="json")
+    assert (response.status_code, response.json()) == (200, {"sessionId": "drop00000001"})
+    after = stored_body(tenant.client, "drop00000001")
+    assert after == {
+        **before,
+        "name": "After",
+        "userInfo": {"id": "u1", "username": "zoé", "image": None, "email": "z@example.com"},
+        "tutorial": {"isTutorial": True, "tutorialId": 3, "progress": 50},
+        "dialogue": [
+            {"id": 1, "contentType": "group_log", "isUser": False, "content": [
+                {"id": 1, "contentType": "log", "isUser": False, "content": "ok"},
+            ]},
+        ],
+        "clicks": [{"x": 1, "y": 2, "value": 3, "timestamp": 4}],
+        "updatedAt": after["updatedAt"],
+    }
+    # Only unknown keys: nothing to change but the time of the change.
+    response = tenant.client.put("/session/drop00000001", {"colour": "blue", "theme": {"dark": True}}, format="json")
+    assert response.status_code == 200
+    again = stored_body(tenant.client, "drop00000001")
+    assert again == {**after, "updatedAt": again["updatedAt"]}
+
+
+@pytest.mark.parametrize(
+    ("given", "created", "updated"),
+    [
+        ({"createdAt": "2020-01-02T03:04:05Z", "updatedAt": "2021-06-07T08:09:10.5Z"},
+         "2020-01-02T03:04:05Z", "2021-06-07T08:09:10.5Z"),
+        ({"updatedAt": "2019-12-31T23:59:59+02:00"}, "2024-03-01T12:00:00Z", "2019-12-31T21:59:59Z"),
+        ({"createdAt": "2020-01-02T03:04:05.123Z"}, "2020-01-02T03:04:05.123Z", None),
+        ({}, "2024-03-01T12:00:00Z", None),
+    ],
+)
+def test_put_stores_given_timestamps_and_otherwise_updates_updated_at(tenant, given, created, updated):
+    make_session(tenant.user, "time00000001")
+    started = timezone.now()
+    response = tenant.client.put("/session/time00000001", {"name": "x", **given}, format="json")
+    assert response.status_code == 200
+    body = stored_body(tenant.client, "time00000001")
+    assert body["createdAt"] == created
+    if updated is None:  # not given: the time of the change
+        assert parse_iso(body["updatedAt"]) >= started
+    else:
+        assert body["updatedAt"] == updated
+    # The list orders by the stored updatedAt.
+    assert tenant.client.get("/session").json()[0]["updatedAt"] == body["updatedAt"]
 
 
 # --- DELETE and resume ------------------------------------------------------------------------------------

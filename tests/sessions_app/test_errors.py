@@ -1,10 +1,13 @@
-"""Every error of the family answers {"error": {"message", "type", "status"}}."""
+"""Every error of the family answers {"error": {"message", "type", "status"}}, with the vendor's six
+statuses only: 400, 401, 403, 404, 429 and 500."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.api.errors import USER_SESSIONS, ApiError, error_response
 from accounts.throttling import parse_rate
 from sessions_app.models import UserSession
 from tests.conftest import key_client
@@ -47,12 +50,23 @@ def test_400_validation_error_adds_form_and_field_errors(tenant, session):
             "message": 'Invalid input: isVMRunning: Must be true or false.; responseMode: "video" is not a valid choice.',
             "type": "VALIDATION_ERROR",
             "status": 400,
-            "formErrors": [],
             "fieldErrors": {
-                "isVMRunning": ["Must be true or false."],
-                "responseMode": ['"video" is not a valid choice.'],
+                "isVMRunning": "Must be true or false.",
+                "responseMode": '"video" is not a valid choice.',
             },
         }
+    }
+    response = tenant.client.put("/session/err000000001", "[1]", content_type="application/json")
+    assert response.json()["error"] == {
+        "message": "Invalid input: body: Invalid data. Expected a dictionary, but got list.",
+        "type": "VALIDATION_ERROR",
+        "status": 400,
+        "formErrors": "Invalid data. Expected a dictionary, but got list.",
+        "fieldErrors": {},
+    }
+    response = tenant.client.get("/session?limit=x&offset=-1")
+    assert response.json()["error"]["fieldErrors"] == {
+        "limit": "A valid integer is required.", "offset": "Ensure this value is greater than or equal to 0.",
     }
 
 
@@ -96,43 +110,76 @@ def test_404_for_an_unknown_session_and_an_unknown_path(tenant, session):
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "allow"),
+    ("method", "path"),
     [
-        ("patch", "/session/err000000001", "GET, PUT, DELETE, HEAD, OPTIONS"),
-        ("post", "/session/err000000001", "GET, PUT, DELETE, HEAD, OPTIONS"),
-        ("post", "/session", "GET, HEAD, OPTIONS"),
-        ("delete", "/session", "GET, HEAD, OPTIONS"),
-        ("get", "/session/new", "POST, OPTIONS"),
-        ("get", "/session/err000000001/dialogue", "POST, OPTIONS"),
-        ("put", "/session/resume/err000000001", "POST, OPTIONS"),
+        ("patch", "/session/err000000001"),
+        ("post", "/session/err000000001"),
+        ("post", "/session"),
+        ("delete", "/session"),
+        ("put", "/session/"),
+        ("get", "/session/new"),
+        ("delete", "/session/new/"),
+        ("get", "/session/err000000001/dialogue"),
+        ("put", "/session/resume/err000000001"),
+        ("get", "/session/resume/err000000001"),
     ],
 )
-def test_405_for_a_method_the_path_does_not_take(tenant, session, method, path, allow):
+def test_a_method_the_path_does_not_take_is_a_404(tenant, session, method, path):
+    # The vendor routes by method and path together: there is no such route.
     response = getattr(tenant.client, method)(path)
-    assert_error(response, 405, f'Method "{method.upper()}" not allowed.', "BAD_REQUEST")
-    assert response["Allow"] == allow
+    assert_error(response, 404, f'Method "{method.upper()}" not allowed.', "NOT_FOUND")
+    assert UserSession.objects.get().name is None
 
 
-def test_413_for_a_body_over_the_limit(tenant, session, settings):
+def test_an_oversized_body_is_a_400(tenant, session, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     big = b'{"name": "' + b"x" * 1100 + b'"}'
     response = tenant.client.put("/session/err000000001", big, content_type="application/json")
-    assert_error(response, 413, "Request body is larger than 1024 bytes.", "BAD_REQUEST")
+    assert_error(response, 400, "Request body is larger than 1024 bytes.", "BAD_REQUEST")
     response = tenant.client.post(
         "/session/err000000001/dialogue", b'{"contentType": "user", "content": "' + b"y" * 1100 + b'"}',
         content_type="application/json",
     )
-    assert_error(response, 413, "Request body is larger than 1024 bytes.", "BAD_REQUEST")
+    assert_error(response, 400, "Request body is larger than 1024 bytes.", "BAD_REQUEST")
     stored = UserSession.objects.get()
     assert (stored.name, stored.dialogue_items.count()) == (None, 2)
 
 
-def test_415_for_a_body_that_is_not_json(tenant, session):
+def test_an_unreadable_body_is_a_400(tenant, session):
     response = tenant.client.put("/session/err000000001", "name=x", content_type="application/x-www-form-urlencoded")
-    assert_error(response, 415, 'Unsupported media type "application/x-www-form-urlencoded" in request.', "BAD_REQUEST")
-    response = tenant.client.post("/session/err000000001/dialogue", "hi", content_type="text/plain")
-    assert_error(response, 415, 'Unsupported media type "text/plain" in request.', "BAD_REQUEST")
+    assert_error(response, 400, 'Unsupported media type "application/x-www-form-urlencoded" in request.', "BAD_REQUEST")
+    response = tenant.client.put("/session/err000000001", b"\xff\xfe{}", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "BAD_REQUEST"
+    response = tenant.client.post("/session/err000000001/dialogue", b"<hi/>", content_type="application/xml")
+    assert_error(response, 400, 'Unsupported media type "application/xml" in request.', "BAD_REQUEST")
     assert UserSession.objects.get().dialogue_items.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "answered", "kind"),
+    [
+        (400, 400, "BAD_REQUEST"), (401, 401, "UNAUTHORIZED"), (403, 403, "FORBIDDEN"), (404, 404, "NOT_FOUND"),
+        (405, 404, "NOT_FOUND"), (406, 400, "BAD_REQUEST"), (409, 400, "BAD_REQUEST"), (413, 400, "BAD_REQUEST"),
+        (415, 400, "BAD_REQUEST"), (422, 400, "BAD_REQUEST"), (429, 429, "TOO_MANY_REQUESTS"),
+        (500, 500, "SERVER_ERROR"), (502, 500, "SERVER_ERROR"), (503, 500, "SERVER_ERROR"),
+    ],
+)
+def test_only_the_vendors_six_statuses_are_answered(rf, status, answered, kind):
+    """Whatever Django or DRF raise (e.g. a 409 from a race on a unique row), in the six statuses."""
+    response = error_response(USER_SESSIONS, ApiError(status, "Something."), rf.get("/session"))
+    assert response.status_code == answered
+    assert json.loads(response.content) == error("Something.", kind, answered)
+
+
+def test_errors_outside_the_views_use_the_six_statuses_too(tenant, session, monkeypatch):
+    # ApiErrorMiddleware renders non-JSON 4xx answers (Django's own) in the family's body.
+    from django.http import HttpResponseNotAllowed
+
+    from sessions_app.api.views import UserSessionViewSet
+
+    monkeypatch.setattr(UserSessionViewSet, "list", lambda self, request: HttpResponseNotAllowed(["GET"]))
+    assert_error(tenant.client.get("/session"), 404, "Method not allowed.", "NOT_FOUND")
 
 
 def test_429_over_the_rate_limit(tenant, session, settings, monkeypatch):

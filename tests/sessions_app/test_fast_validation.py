@@ -73,7 +73,7 @@ def variants():
             yield removed(record, path)
             if isinstance(path[-1], str):
                 yield replaced(record, (*path[:-1], "extra"), 1)
-        # a repeated top-level dialogue id, and a nested one (allowed)
+        # repeated dialogue ids, top-level and nested: both kept as given
         if record["dialogue"]:
             yield replaced(record, ("dialogue", 1, "id"), record["dialogue"][0]["id"])
             yield replaced(record, ("dialogue", 1, "content"), [record["dialogue"][0]] * 2)

@@ -57,6 +57,45 @@ def test_list_and_retrieve_render_imported_sessions_alike(tenant):
         assert json.loads(tenant.client.get(f"/session/{session_id}").content, **in_order) == session
 
 
+def test_dialogue_ids_are_stored_as_given_repeats_and_order_included(tenant, records):
+    run_import(FIXTURE, "--user", "alice")
+    given = [item["id"] for item in records[0]["dialogue"]]
+    assert given == [0, 1, 2, 3, 5, 5, 4, 8]  # the fixture repeats 5 and puts 4 after it
+    stored = UserSession.objects.get(session_id=records[0]["sessionId"])
+    assert list(stored.dialogue_items.order_by("position").values_list("item_id", flat=True)) == given
+    assert [item["id"] for item in listed(tenant.client)[0]["dialogue"]] == given
+
+
+def without_null_ui(items):
+    return [
+        {key: without_null_ui(value) if key == "content" and isinstance(value, list) else value
+         for key, value in item.items() if not (key == "ui" and value is None)}
+        for item in items
+    ]
+
+
+def test_an_imported_null_ui_is_stored_as_absent(tenant, records, tmp_path):
+    record = copy.deepcopy(records[0])
+    record["dialogue"][1]["ui"] = None  # was "example_ui"
+    record["dialogue"][2]["ui"] = None
+    nested = record["dialogue"][3]["content"][1]
+    nested["ui"] = None
+    nested["content"][0]["ui"] = None  # was "console"
+    out, _ = run_import(write_records(tmp_path, [record]), "--user", "alice")
+    assert out.splitlines()[-1] == "created 1, updated 0, unchanged 0"
+    assert list(DialogueItem.objects.order_by("position").values_list("ui", flat=True)) == [
+        None, None, None, "", None, None, "selectTutorial", None,
+    ]
+    group = DialogueItem.objects.get(position=3).content
+    assert "ui" not in group[1] and "ui" not in group[1]["content"][0]
+    dialogue = listed(tenant.client)[0]["dialogue"]
+    assert dialogue == without_null_ui(record["dialogue"])
+    assert "ui" not in dialogue[1] and "ui" not in dialogue[3]["content"][1]["content"][0]
+    # The same record with the keys left out is the same session.
+    out, _ = run_import(write_records(tmp_path, [{**record, "dialogue": dialogue}], "again.json"), "--user", "alice")
+    assert out.splitlines()[-1] == "created 0, updated 0, unchanged 1"
+
+
 def test_reimport_changes_nothing(tenant):
     run_import(FIXTURE, "--user", "alice")
     rows = list(DialogueItem.objects.order_by("pk").values_list("pk", flat=True))
@@ -70,7 +109,7 @@ def test_reimport_changes_nothing(tenant):
 def test_changed_records_are_updated_in_place(tenant, records, tmp_path):
     run_import(FIXTURE, "--user", "alice")
     changed = copy.deepcopy(records)
-    changed[0]["dialogue"][2]["content"][1]["content"][0]["content"] = "corrigé"
+    changed[0]["dialogue"][3]["content"][1]["content"][0]["content"] = "corrigé"
     changed[0]["audios"] = None
     changed[1]["name"] = "Renommée"
     changed[2]["uuid"] = "f4e3d2c1-0000-4876-9543-210fedcba987"  # matched by sessionId
@@ -106,8 +145,13 @@ def test_missing_user_and_organization_are_created(db, tmp_path):
 
 BAD_RECORDS = [
     (lambda r: r["dialogue"][1].pop("content"), "dialogue.1.content: This field is required."),
-    (lambda r: r["dialogue"][2]["content"][1]["content"][0].update(contentType="shout"),
-     'dialogue.2.content.1.content.0.contentType: "shout" is not a valid choice.'),
+    (lambda r: r["dialogue"][3]["content"][1]["content"][0].update(contentType="shout"),
+     'dialogue.3.content.1.content.0.contentType: "shout" is not a valid choice.'),
+    (lambda r: r["dialogue"][1].update(ui={"panel": "console"}), "dialogue.1.ui: Not a valid string."),
+    (lambda r: r["dialogue"][3]["content"][0].update(ui=["hint"]), "dialogue.3.content.0.ui: Not a valid string."),
+    (lambda r: r["quickReplies"].append({"label": "Quiz"}), "quickReplies.3: Not a valid string."),
+    (lambda r: r["clients"].append(None), "clients.2: This field may not be null."),
+    (lambda r: r["userInfo"].update(email=None), "userInfo.email: This field may not be null."),
     (lambda r: r.update(responseMode="video"), 'responseMode: "video" is not a valid choice.'),
     (lambda r: r["stats"].update(totalUserMessages="2"), "stats.totalUserMessages: A valid integer is required."),
     (lambda r: r.pop("clicks"), "clicks: This field is required."),
