@@ -73,3 +73,21 @@ def _fresh_rate_limits():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _user_session_answers_match_the_vendors_schemas(monkeypatch):
+    # Every answer from a path under /session, in any test, is checked against the vendor's zod
+    # schemas (tests/sessions_app/schemas/); APIClient goes through Client.request too.
+    from django.test import Client
+
+    from tests.user_session_schemas import check_response
+
+    request = Client.request
+
+    def checked_request(self, **kwargs):
+        response = request(self, **kwargs)
+        check_response(response)
+        return response
+
+    monkeypatch.setattr(Client, "request", checked_request)
