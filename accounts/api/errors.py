@@ -220,7 +220,9 @@ MESSAGE_FLOW_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limit_exceeded",
+    431: "header_too_large",
     500: "internal_error",
+    503: "service_unavailable",
 }
 
 

@@ -55,7 +55,7 @@ def build_world(org_id, username, workspace_id):
     }
     user_session = UserSession.objects.create(
         session_id=f"sess{username:0<8}"[:12], user=tenant.user, organization=org, name=f"Loops of {username}",
-        language="en", user_info={"id": str(tenant.user.pk), "username": username, "image": None, "email": None},
+        language="en", user_info={"id": str(tenant.user.pk), "username": username, "image": None, "email": ""},
         created_at=AT, updated_at=AT,
     )
     objects[UserSession] = user_session
