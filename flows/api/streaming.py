@@ -1,12 +1,11 @@
 """Live-flow bodies written as the rows come: a live flow's ``sessions`` is every session it ran
-(100,000 of them, each with its recorded steps, is an ordinary live flow), so neither the rows
-nor the body are ever held whole.
+(100,000 of them, each with its recorded steps, is an ordinary live flow), so neither the rows nor
+a long body are ever held whole.
 
-Three queries whatever the number of live flows, sessions and steps (after the live flows
-themselves): the flow versions with their steps and transitions, then one stream of the sessions
-joined to their recorded steps, read through a server-side cursor on PostgreSQL (chunked reads on
-SQLite). Sessions are rendered by the session list's SessionRenderer, so a session reads the same
-in both places.
+Two queries after the live flows' own, whatever the number of live flows, sessions and steps: the
+flow versions with their steps and transitions, then one stream of the sessions joined to their
+recorded steps, read through a server-side cursor on PostgreSQL (chunked reads on SQLite).
+Sessions are rendered by the session list's SessionRenderer, so a session reads the same in both.
 """
 
 from itertools import chain
@@ -137,7 +136,7 @@ class LiveFlowBody:
         if many:
             out.add(b"[")
         if not self.live_flows:
-            out.add(b"]")
+            out.add(b"]" if many else b"null")
             yield from out.flush(force=True)
             return
         ids = [row[0] for row in self.live_flows]
@@ -153,6 +152,7 @@ class LiveFlowBody:
             # Grouped by live flow, in the live flows' own order (LiveFlow.Meta.ordering).
             ordering = ("-live_flow__created_at", "live_flow_id", "-created_at", "-id")
         stream = session_stream(self.renderer, LiveFlowSession.objects.filter(live_flow_id__in=ids), ordering)
+        position = {pk: index for index, pk in enumerate(ids)}
         pending = next(stream, None)
         for index, (pk, name, description, organization_id, version_id, created_at, updated_at) in enumerate(
             self.live_flows
@@ -168,6 +168,8 @@ class LiveFlowBody:
             }
             out.add((b"," if index else b"") + dumps(head)[:-1] + b',"sessions":[')
             first = True
+            while pending is not None and position[pending[0]] < index:
+                pending = next(stream, None)  # a live flow passed already (its created_at changed meanwhile)
             while pending is not None and pending[0] == pk:
                 out.add((b"" if first else b",") + dumps(pending[1]))
                 first = False
