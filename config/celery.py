@@ -15,4 +15,6 @@ app.autodiscover_tasks()
 # no worker is moving (a worker died, a task was lost). Workers also do this when they start.
 app.conf.beat_schedule = {
     "recover-live-flow-sessions": {"task": "flows.recover_live_flow_sessions", "schedule": 60.0},
+    # Webhook deliveries whose task was lost (their retries are sent with a countdown).
+    "deliver-due-webhooks": {"task": "webhooks.deliver_due_webhooks", "schedule": 60.0},
 }

@@ -51,7 +51,13 @@ if FLOWDESK_HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FLOWDESK_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("FLOWDESK_HSTS_PRELOAD", True)
 
+# Origins whose pages may open the tutor sessions' Socket.IO ("*": any; the key is what guards it).
+FLOWDESK_SOCKET_ALLOWED_ORIGINS = env_list("FLOWDESK_SOCKET_ALLOWED_ORIGINS", ["*"])
+if FLOWDESK_SOCKET_ALLOWED_ORIGINS == ["*"]:
+    FLOWDESK_SOCKET_ALLOWED_ORIGINS = "*"
+
 INSTALLED_APPS = [
+    "flowdesk",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -68,6 +74,7 @@ INSTALLED_APPS = [
     "sessions_app",
     "chat",
     "messaging",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +240,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
     "unacked_restore_throttle": 1,
 }
+
+# --- Webhooks (webhooks/): events POSTed, signed, to each organization's endpoints ---
+
+# celery: a worker sends each delivery; thread: threads of the process that published the event;
+# eager: inline, retries included (tests).
+WEBHOOK_RUNNER = _choice(
+    "FLOWDESK_WEBHOOK_RUNNER", "celery" if CELERY_BROKER_URL else "thread", ("celery", "thread", "eager")
+)
+if WEBHOOK_RUNNER == "celery" and not CELERY_BROKER_URL:
+    raise ImproperlyConfigured("FLOWDESK_WEBHOOK_RUNNER=celery needs CELERY_BROKER_URL")
+# Private, loopback, link-local and other non-public addresses are refused as targets unless this is on.
+WEBHOOK_ALLOW_PRIVATE = env_bool("FLOWDESK_WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT = env_int("FLOWDESK_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=300)  # seconds, connect and read
+WEBHOOK_MAX_ATTEMPTS = env_int("FLOWDESK_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=50)
+# After failed attempt n, the next one waits BACKOFF * 2^(n-1) seconds, at most BACKOFF_MAX.
+WEBHOOK_BACKOFF_SECONDS = env_int("FLOWDESK_WEBHOOK_BACKOFF_SECONDS", 30, minimum=1)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_int("FLOWDESK_WEBHOOK_BACKOFF_MAX_SECONDS", 3600, minimum=1)
+WEBHOOK_SENDER_THREADS = env_int("FLOWDESK_WEBHOOK_THREADS", 4, minimum=1, maximum=64)  # the embedded runner's
 
 
 def _log_level():

@@ -1,0 +1,187 @@
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts.admin_utils import (
+    LargeTableAdminMixin,
+    OrganizationScopedAdmin,
+    ScopedInlineMixin,
+    ScopedRelatedFilter,
+    pretty_json,
+)
+from webhooks.delivery import redeliver
+from webhooks.event_types import EVENT_TYPES
+from webhooks.models import Delivery, DeliveryAttempt, DeliveryState, WebhookEndpoint
+from webhooks.targets import check_at_creation
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=[(name, f"{name}: {description}") for name, description in EVENT_TYPES.items()],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The events this endpoint receives.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "organization", "url", "events", "is_active"]
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        check_at_creation(url)
+        return url
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    form = WebhookEndpointForm
+    list_display = ["__str__", "id", "organization", "url", "event_list", "is_active", "failed_count", "created_at"]
+    list_select_related = ["organization"]  # the organization column
+    list_filter = ["is_active", ("organization", ScopedRelatedFilter)]
+    search_fields = ["=id", "name", "url"]
+    ordering = ["-created_at", "id"]
+    autocomplete_fields = ["organization"]
+    actions = ["roll_secrets"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(failed_total=failed_deliveries_count())
+
+    @admin.display(description="events")
+    def event_list(self, obj):
+        return ", ".join(obj.events)
+
+    @admin.display(description="failed deliveries", ordering="failed_total")
+    def failed_count(self, obj):
+        return obj.failed_total
+
+    @admin.display(description="signing secret")
+    def secret_hint(self, obj):
+        return format_html(
+            "<code>{}</code><p class='help'>Shown in full once, when it was made; "
+            "“Roll signing secrets” in the list makes a new one.</p>",
+            obj.secret_hint,
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "organization", "url", "events", "is_active"]
+        return fields if obj is None else ["id", *fields, "secret_hint", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # An endpoint stays in its organization; its deliveries are that organization's.
+        return [] if obj is None else ["id", "organization", "secret_hint", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)
+        if not change:
+            self.message_user(
+                request,
+                f"The signing secret of {obj} is {obj.secret} — copy it now: it will not be shown again.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Roll signing secrets (the new ones are shown once)", permissions=["change"])
+    def roll_secrets(self, request, queryset):
+        for endpoint in queryset:
+            secret = endpoint.roll_secret()
+            self.message_user(request, f"The new signing secret of {endpoint} is {secret} — copy it now.",
+                              messages.WARNING)
+
+
+def failed_deliveries_count():
+    """The endpoint's failed deliveries, computed only for the rows shown."""
+    rows = (
+        Delivery.objects.filter(endpoint=OuterRef("pk"), state=DeliveryState.FAILED)
+        .order_by().values("endpoint").annotate(n=Count("*")).values("n")[:1]
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
+class DeliveryAttemptInline(ScopedInlineMixin, admin.TabularInline):
+    """The delivery log: every attempt as it was made, read-only."""
+
+    model = DeliveryAttempt
+    organization_path = "delivery__organization"
+    fields = ["number", "started_at", "status_code", "error", "duration_ms", "address", "response_body"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "attempts"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+    organization_path = "organization"
+    list_display = [
+        "id", "event_type", "endpoint", "organization", "state", "attempts_count", "last_status_code",
+        "next_attempt_at", "created_at",
+    ]
+    list_select_related = ["endpoint", "organization"]  # the endpoint and organization columns
+    list_filter = ["state", "event_type", ("organization", ScopedRelatedFilter)]
+    search_fields = ["=id", "=event_id", "=endpoint__id"]
+    search_help_text = "A delivery id, event id or endpoint id (exact)."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    fields = [
+        "id", "endpoint", "organization", "event_type", "event_id", "state", "attempts_count", "attempts_left",
+        "next_attempt_at", "last_status_code", "last_error", "created_at", "updated_at", "delivered_at", "body_json",
+    ]
+    readonly_fields = fields
+    inlines = [DeliveryAttemptInline]
+    actions = ["redeliver_selected"]
+
+    @admin.display(description="body")
+    def body_json(self, obj):
+        try:
+            return pretty_json(json.loads(obj.body))
+        except ValueError:
+            return obj.body
+
+    def has_add_permission(self, request):
+        return False  # made by events
+
+    @admin.action(description="Redeliver selected deliveries", permissions=["change"])
+    def redeliver_selected(self, request, queryset):
+        ids = redeliver(queryset)
+        self.message_user(request, f"Queued {len(ids)} deliver{'ies' if len(ids) != 1 else 'y'} again.", messages.SUCCESS)
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+    organization_path = "delivery__organization"
+    list_display = ["__str__", "delivery_event", "status_code", "short_error", "duration_ms", "started_at"]
+    list_select_related = ["delivery"]  # each row's delivery event type
+    list_filter = ["status_code"]
+    search_fields = ["=delivery__id"]
+    search_help_text = "A delivery id (exact)."
+    date_hierarchy = "started_at"
+    ordering = ["-started_at", "-id"]
+    fields = ["delivery", "number", "started_at", "duration_ms", "url", "address", "status_code", "error",
+              "response_body"]
+    readonly_fields = fields
+
+    @admin.display(description="event", ordering="delivery__event_type")
+    def delivery_event(self, obj):
+        return obj.delivery.event_type
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

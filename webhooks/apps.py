@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    verbose_name = "Webhooks"
+
+    def ready(self):
+        from flowdesk import events
+        from webhooks.delivery import record_event
+
+        events.register_outlet(record_event)
