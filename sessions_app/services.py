@@ -4,7 +4,29 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from flowdesk import events
 from sessions_app.models import AudioClip, DialogueItem, UserSession, new_session_id
+
+UPDATED = "user_session.updated"
+
+
+def channel(pk):
+    """Who listens to one session: its Socket.IO room, webhooks."""
+    return f"user_session:{pk}"
+
+
+def rendered(pk):
+    """The session as GET /session/{sessionId} answers it, or None when it is gone."""
+    from sessions_app.api.serializers import session_data
+
+    session = UserSession.objects.with_children().filter(pk=pk).first()
+    return None if session is None else session_data(session)
+
+
+def published(session):
+    """Tell the session's listeners, once the transaction commits, that it changed."""
+    pk = session.pk
+    events.publish(UPDATED, channel=channel(pk), organization_id=session.organization_id, render=lambda: rendered(pk))
 
 
 def owner_user_info(user):
@@ -104,12 +126,17 @@ def update_session(sessions, pk, values, dialogue=None, audios=None):
             replace_dialogue(session, dialogue)
         if audios is not None:
             replace_audios(session, audios)
+        published(session)
     return session
 
 
 def touch_session(sessions, pk):
     """POST /session/resume: the session becomes the most recently updated one."""
-    sessions.filter(pk=pk).update(updated_at=timezone.now())
+    with transaction.atomic():
+        session = locked(sessions, pk)
+        session.updated_at = timezone.now()
+        session.save(update_fields=["updated_at"])
+        published(session)
 
 
 def append_dialogue_item(sessions, pk, item):
@@ -136,4 +163,58 @@ def append_dialogue_item(sessions, pk, item):
             session.stats_total_user_messages += 1
             fields.append("stats_total_user_messages")
         session.save(update_fields=fields)
+        published(session)
     return created
+
+
+# --- the live session (sessions_app/socket.py): connected clients and the tutor's answers ----------
+
+def set_client(pk, sid, connected):
+    """Add or remove a Socket.IO client id in the session's `clients`; None when the session is gone."""
+    with transaction.atomic():
+        session = UserSession.objects.select_for_update().filter(pk=pk).first()
+        if session is None:
+            return None
+        clients = [client for client in (session.clients or []) if client != sid]
+        if connected:
+            clients.append(sid)
+        if clients != (session.clients or []):
+            session.clients = clients
+            session.save(update_fields=["clients"])
+            published(session)
+        return session
+
+
+def begin_reply(pk):
+    """The tutor starts answering: isReplying, one more model call counted. False if it already is."""
+    with transaction.atomic():
+        session = UserSession.objects.select_for_update().filter(pk=pk).first()
+        if session is None or session.is_replying:
+            return False
+        session.is_replying = True
+        session.stats_total_invoked_llm += 1
+        session.updated_at = timezone.now()
+        session.save(update_fields=["is_replying", "stats_total_invoked_llm", "updated_at"])
+        published(session)
+        return True
+
+
+def finish_reply(pk, content, content_type="ai"):
+    """The tutor's answer appended with the next id (after the highest), and isReplying over."""
+    with transaction.atomic():
+        session = UserSession.objects.select_for_update().filter(pk=pk).first()
+        if session is None:
+            return None
+        last = DialogueItem.objects.filter(session=session).aggregate(position=Max("position"), id=Max("item_id"))
+        item = DialogueItem.objects.create(
+            session=session,
+            position=0 if last["position"] is None else last["position"] + 1,
+            item_id=0 if last["id"] is None else last["id"] + 1,
+            content_type=content_type, is_user=False, content=content, ui=None,
+        )
+        session.is_replying = False
+        session.dialogue_null = False
+        session.updated_at = timezone.now()
+        session.save(update_fields=["is_replying", "dialogue_null", "updated_at"])
+        published(session)
+        return item

@@ -99,33 +99,34 @@ class TcpProxy:
                     pass
 
 
-class Gunicorn:
-    """`gunicorn -c config/gunicorn.py config.wsgi`, one worker, on a free loopback port."""
+class Server:
+    """A Flowdesk server process on a free loopback port, started as production starts it."""
 
-    def __init__(self, database, **env):
+    def __init__(self, command, database, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="gunicorn-test-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="server-test-", suffix=".log", delete=False)
         environment = {
             **os.environ, "DATABASE_URL": database, "FLOWDESK_BIND": f"127.0.0.1:{self.port}",
-            "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING", **env,
+            "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING",
         }
         environment.pop("REDIS_URL", None)
+        environment.update(env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
+            [sys.executable, "-m", *[part.format(port=self.port) for part in command]],
             cwd=BASE_DIR, env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited:\n" + self.output())
+                raise RuntimeError("the server exited:\n" + self.output())
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not start:\n" + self.output())
+        raise RuntimeError("the server did not start:\n" + self.output())
 
     def stop(self):
         if self.process.poll() is None:
@@ -140,3 +141,17 @@ class Gunicorn:
 
     def output(self):
         return Path(self.log.name).read_text()
+
+
+def Gunicorn(database, **env):  # noqa: N802 - reads as the server it starts
+    """`gunicorn -c config/gunicorn.py config.wsgi`, one worker: REST as production serves it."""
+    return Server(["gunicorn", "-c", "config/gunicorn.py", "config.wsgi"], database, **env)
+
+
+def Uvicorn(database, **env):  # noqa: N802
+    """`uvicorn config.asgi:application`: the live paths (Socket.IO, event streams) as production serves them."""
+    return Server(
+        ["uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", "{port}", "--lifespan", "off",
+         "--log-level", "warning"],
+        database, **env,
+    )

@@ -16,20 +16,15 @@ from sessions_app.api.serializers import (
     LimitOffsetQuery,
     NewDialogueItemSerializer,
     UserSessionSerializer,
-    audio_rows,
     dialogue_item_data,
-    dialogue_rows,
-    known_session_keys,
     session_data,
-    session_values,
     sessions_data,
 )
+from sessions_app.api.updates import apply_update
 from sessions_app.filters import UserSessionFilterSet
 from sessions_app.models import UserSession
 
 SESSION_ID_PATTERN = re.compile(SESSION_ID_REGEX)
-# A session's ids: a client may PUT back a body it got from GET, so they are accepted when unchanged.
-FIXED_KEYS = {"uuid": "uuid", "sessionId": "session_id"}
 
 
 SESSION_ID_BODY = inline_serializer("UserSessionId", {"sessionId": serializers.CharField()})
@@ -113,25 +108,7 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         stored as given; without `updatedAt` it becomes the time of the change.
         """
         session = self.get_object()
-        serializer = UserSessionSerializer(data=known_session_keys(json_body(request)), partial=True)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        errors = {
-            key: ["Cannot be changed."]
-            for key, column in FIXED_KEYS.items()
-            if key in data and data[key] != getattr(session, column)
-        }
-        if errors:
-            raise serializers.ValidationError(errors)
-        for key in FIXED_KEYS:
-            data.pop(key, None)
-        services.update_session(
-            self.own_sessions(),
-            session.pk,
-            session_values(data),
-            dialogue=dialogue_rows(data["dialogue"]) if "dialogue" in data else None,
-            audios=audio_rows(data["audios"]) if "audios" in data else None,
-        )
+        apply_update(self.own_sessions(), session, json_body(request))
         return Response({"sessionId": session.session_id})
 
     @extend_schema(responses={200: SESSION_ID_BODY})
