@@ -19,6 +19,7 @@ from accounts.admin_utils import (
     subquery_count,
 )
 from accounts.models import Membership
+from sessions_app import services
 from sessions_app.api.serializers import (
     DialogueContentField,
     StatsSerializer,
@@ -150,6 +151,8 @@ class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScope
         super().save_related(request, form, formsets, change)
         if change and any(formset.has_changed() for formset in formsets):
             UserSession.objects.filter(pk=form.instance.pk).update(updated_at=timezone.now())
+        if change:
+            services.published(form.instance)  # its socket clients see the edit
 
     @admin.action(description="Download selected user sessions as JSON (the list endpoint's body)", permissions=["view"])
     def export_sessions(self, request, queryset):

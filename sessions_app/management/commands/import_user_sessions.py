@@ -12,6 +12,7 @@ from accounts.importing import (
     insert_objects,
     serializer_errors,
 )
+from sessions_app import services
 from sessions_app.api.serializers import (
     UserSessionSerializer,
     audio_rows,
@@ -78,7 +79,7 @@ class Command(ImportCommand):
         by_uuid = {session.uuid: session for session in existing}
         by_session_id = {session.session_id: session for session in existing}
 
-        outcomes, to_create, to_update, children = [], [], [], []
+        outcomes, to_create, to_update, children, changed_sessions = [], [], [], [], []
         update_fields = set()
         for position, data in batch:
             match = self._match(position, data, by_uuid, by_session_id, user)
@@ -102,12 +103,20 @@ class Command(ImportCommand):
                 to_update.append(match)
             if new_dialogue is not None or new_audios is not None:
                 children.append((match, new_dialogue, new_audios))
-            outcomes.append(UPDATED if changed or new_dialogue is not None or new_audios is not None else UNCHANGED)
+            if changed or new_dialogue is not None or new_audios is not None:
+                outcomes.append(UPDATED)
+                changed_sessions.append(match)
+            else:
+                outcomes.append(UNCHANGED)
 
         insert_rows(UserSession, SESSION_COLUMNS, to_create)  # their pks are read back by uuid below
         if to_update:
             UserSession.objects.bulk_update(to_update, sorted(update_fields), batch_size=500)
         self._write_children(children)
+        # A live session's listeners hear the change; new sessions have none yet (and a history load
+        # is not news for webhooks).
+        for session in changed_sessions:
+            services.published(session)
         return outcomes
 
     def _match(self, position, data, by_uuid, by_session_id, user):
