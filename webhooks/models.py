@@ -118,7 +118,7 @@ class DeliveryAttempt(models.Model):
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField()
-    started_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
     duration_ms = models.PositiveIntegerField(default=0, verbose_name="duration (ms)")
     url = models.URLField(max_length=2000, verbose_name="URL")
     address = models.CharField(max_length=64, blank=True, help_text="The IP address the request went to.")
