@@ -65,7 +65,9 @@ class FastAPIStatuses:
         return json_response(None)
 
 
-@extend_schema_view(create=extend_schema(responses={200: FlowSerializer}), destroy=extend_schema(responses={200: DELETED}))
+@extend_schema_view(
+    create=extend_schema(responses={200: FlowSerializer}), destroy=extend_schema(responses={200: DELETED})
+)
 class FlowViewSet(FastAPIStatuses, LiveFlowsView, viewsets.ModelViewSet):
     # versions_count: the list's column, without a query per flow
     queryset = Flow.objects.annotate(versions_count=Count("versions"))
@@ -236,7 +238,9 @@ class LiveFlowSessionViewSet(
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("limit", int, description="At most this many sessions (1-1000); default: all."),
+            OpenApiParameter(
+                "limit", int, description="At most this many sessions (1-1000); default: all, streamed when long."
+            ),
             OpenApiParameter("offset", int, description="Skip this many sessions first; default 0."),
         ]
     )
@@ -249,7 +253,8 @@ class LiveFlowSessionViewSet(
         if end is None:
             # Every session: written as they are read (a live flow may have 100,000 of them).
             if offset:
-                queryset = LiveFlowSession.objects.filter(pk__in=queryset.prefetch_related(None)[offset:].values("pk"))
+                rest = queryset.prefetch_related(None)[offset:].values("pk")
+                queryset = LiveFlowSession.objects.filter(pk__in=rest)
             return json_body(session_array(SessionRenderer(), queryset))
         # Rows, not model instances: four queries (see session_tree_rows) and no instance per row.
         return Response(SessionRenderer().page(session_tree_rows(queryset[offset:end])))

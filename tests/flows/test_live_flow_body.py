@@ -165,7 +165,7 @@ def test_a_session_on_a_version_made_while_reading_is_still_rendered(tenant, mon
     """The versions are read before the sessions: a session started in between on a new version
     has its version read on its own, not a crash halfway through a streamed body."""
     live_flow = make_live_flow(tenant.organization)
-    make_session(live_flow)
+    first = make_session(live_flow)
     real = streaming.load_versions
     late = {}
 
@@ -176,7 +176,7 @@ def test_a_session_on_a_version_made_while_reading_is_still_rendered(tenant, mon
             new_version, _ = make_version(tenant.organization, n_steps=2)
             LiveFlow.objects.filter(pk=live_flow.pk).update(current_version=new_version)
             live_flow.current_version = new_version
-            late["session"] = make_session(live_flow, n_recorded=1, created_at=NOW + timedelta(minutes=1))
+            late["session"] = make_session(live_flow, n_recorded=1, created_at=first.created_at + timedelta(minutes=1))
 
     monkeypatch.setattr(streaming, "load_versions", load_then_start_one)
     body = read(tenant.client.get(f"/live_flows/{live_flow.pk}"))
