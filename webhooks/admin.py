@@ -117,6 +117,18 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
                 messages.WARNING,
             )
 
+    def get_deleted_objects(self, objs, request):
+        # Counted, not listed: an endpoint's delivery log may hold millions of rows.
+        objs = list(objs)
+        deliveries = Delivery.objects.filter(endpoint__in=objs)
+        counts = {
+            WebhookEndpoint._meta.verbose_name_plural: len(objs),
+            Delivery._meta.verbose_name_plural: deliveries.count(),
+            DeliveryAttempt._meta.verbose_name_plural: DeliveryAttempt.objects.filter(delivery__in=deliveries).count(),
+        }
+        perms_needed = set() if all(self.has_delete_permission(request, obj) for obj in objs) else {"webhook endpoint"}
+        return [format_html("{}: {}", obj._meta.verbose_name, obj) for obj in objs], counts, perms_needed, []
+
     @admin.action(description="Roll signing secrets (the new ones are shown once)", permissions=["change"])
     def roll_secrets(self, request, queryset):
         for endpoint in queryset:
@@ -216,3 +228,6 @@ class DeliveryAttemptAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the log stays whole: delete its delivery instead

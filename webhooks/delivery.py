@@ -9,15 +9,17 @@ An attempt first takes the delivery's lease with one conditional UPDATE, so two 
 handed the same delivery (a redelivered task, a restart's recovery) never both send it.
 """
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -53,6 +55,10 @@ def record_event(event):
     endpoints that want its type, then handed to the runner."""
     if event.type not in EVENT_TYPES:
         return []
+    if _in_event_loop():
+        # Published from async code (a socket or stream handler): the ORM is not allowed on this thread.
+        threading.Thread(target=_record_in_thread, args=(event,), name="webhook-record", daemon=True).start()
+        return []
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(organization_id=event.organization_id, is_active=True)
@@ -76,6 +82,23 @@ def record_event(event):
     # Outlets run after the publisher's commit; should one run inside a transaction, wait for it.
     transaction.on_commit(lambda: runner.hand_off(ids))
     return ids
+
+
+def _in_event_loop():
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _record_in_thread(event):
+    try:
+        record_event(event)
+    except Exception:
+        logger.exception("Could not record webhook deliveries for %s", event.id)
+    finally:
+        connections.close_all()
 
 
 def redeliver(queryset):

@@ -190,3 +190,17 @@ def test_a_deliverys_page_runs_a_fixed_number_of_queries_whatever_its_attempts(s
     with django_assert_num_queries(len(counted.captured_queries)):
         response = superuser_client.get(admin_url(Delivery, "change", many.pk))
     assert response.content.decode().count("HTTP 500 Internal Server Error") >= 20
+
+
+@pytest.mark.django_db
+def test_deleting_an_endpoint_counts_its_log_instead_of_listing_it(staff_client, both, django_assert_max_num_queries):
+    endpoint, _ = both["mine"]
+    for i in range(30):
+        delivery_for(endpoint, attempts=2, at=timezone.now() - timedelta(seconds=i))
+    with django_assert_max_num_queries(10):
+        page = staff_client.get(admin_url(WebhookEndpoint, "delete", endpoint.pk))
+    assert dict(page.context["model_count"]) == {"webhook endpoints": 1, "deliveries": 31, "delivery attempts": 61}
+    response = staff_client.post(admin_url(WebhookEndpoint, "delete", endpoint.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Delivery.objects.filter(endpoint_id=endpoint.pk).exists()
+    assert Delivery.objects.filter(endpoint=both["theirs"][0]).count() == 1

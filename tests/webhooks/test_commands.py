@@ -149,3 +149,30 @@ def test_list_and_remove(tenant, other_tenant):
 def test_deliver_webhooks_checks_its_limit():
     with pytest.raises(CommandError, match="--limit must be 1 or more"):
         run("deliver_webhooks", "--limit", "0")
+
+
+def test_prune_deletes_old_finished_deliveries_and_their_attempts(tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webhooks.models import DeliveryAttempt, DeliveryState
+
+    endpoint = endpoint_for(tenant.organization, "https://93.184.216.34/a")
+    now = timezone.now()
+
+    def delivery(state, days):
+        made = Delivery.objects.create(endpoint=endpoint, organization=tenant.organization, event_type="x",
+                                       event_id="evt", body="{}", state=state, created_at=now - timedelta(days=days))
+        DeliveryAttempt.objects.create(delivery=made, number=1, url=endpoint.url, status_code=500)
+        return made
+
+    old_done, old_failed = delivery(DeliveryState.DELIVERED, 40), delivery(DeliveryState.FAILED, 31)
+    old_pending, recent = delivery(DeliveryState.PENDING, 90), delivery(DeliveryState.DELIVERED, 2)
+    out, _ = run("prune_webhook_deliveries")
+    assert out.strip() == "Deleted 2 deliveries and 2 attempts"
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {old_pending.pk, recent.pk}
+    assert set(DeliveryAttempt.objects.values_list("delivery_id", flat=True)) == {old_pending.pk, recent.pk}
+    assert not Delivery.objects.filter(pk__in=[old_done.pk, old_failed.pk]).exists()
+    with pytest.raises(CommandError, match="--days must be 1 or more"):
+        run("prune_webhook_deliveries", "--days", "0")

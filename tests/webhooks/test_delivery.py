@@ -301,3 +301,18 @@ def test_two_workers_handed_the_same_delivery_send_it_once(tenant, receiver_fact
     assert sorted(outcomes) == ["busy", "delivered"]
     assert len(receiver.requests) == 1
     assert [a.status_code for a in attempts_of(delivery)] == [200]
+
+
+def test_an_event_dispatched_from_async_code_is_delivered(tenant, receiver):
+    import asyncio
+
+    endpoint = endpoint_for(tenant.organization, receiver.url)
+
+    async def handler():  # e.g. a socket handler that dispatches itself
+        send_event(tenant.organization.pk)
+
+    asyncio.run(handler())
+    receiver.wait_for(1)
+    for thread in [t for t in threading.enumerate() if t.name == "webhook-record"]:
+        thread.join(10)
+    assert only_delivery(endpoint).state == DeliveryState.DELIVERED
