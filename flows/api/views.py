@@ -181,9 +181,11 @@ def write_graph(version, data):
     destroy=extend_schema(responses={200: DELETED}),
 )
 class LiveFlowViewSet(FastAPIStatuses, LiveFlowsView, viewsets.ModelViewSet):
-    """Live flows answered as LiveFlowRead: ``sessions`` is every session, written as it is read
-    (flows.api.streaming), so the list and one live flow alike run a fixed number of queries."""
+    """Live flows as the vendor's LiveFlowRead: `current_version` nested, `sessions` every session
+    of the live flow (newest first, as its session list gives them)."""
 
+    # Answers are written as they are read (flows.api.streaming): a fixed number of queries and flat
+    # memory whatever the number of sessions.
     queryset = LiveFlow.objects.all()
     serializer_class = LiveFlowSerializer
 
