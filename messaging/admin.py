@@ -14,6 +14,7 @@ from accounts.admin_utils import (
     subquery_count,
 )
 from accounts.models import Workspace
+from messaging import services
 from messaging.api.serializers import MessageFlowSettingsField, message_flow_data
 from messaging.api.views import agent_in, vendor_now
 from messaging.models import Agent, MessageFlow
@@ -121,6 +122,10 @@ class MessageFlowAdmin(OrganizationScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = ["version", "created_at", "updated_at"]
         return ["id", *readonly] if obj else readonly
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.published(obj.pk, obj.workspace.organization_id)  # webhooks hear staff edits too
 
     @admin.action(description="Download selected message flows as JSON (the list endpoint's body)", permissions=["view"])
     def export_flows(self, request, queryset):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from accounts.api.errors import MESSAGE_FLOWS
 from accounts.api.views import TenantScopedMixin, validate_query
+from messaging import services
 from messaging.api.serializers import (
     MessageFlowDetailSerializer,
     MessageFlowPatchSerializer,
@@ -120,6 +121,7 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         with transaction.atomic():
             agent = agent_in(workspace.pk, data.pop("agent"))
             flow = MessageFlow.objects.create(workspace=workspace, agent=agent, created_at=now, updated_at=now, **data)
+            services.published(flow.pk, self.tenant.organization.pk)
         headers = {"Location": f"/v1/api/message-flows/{flow.pk}"}
         return Response(message_flow_data(flow, detail=True), status=status.HTTP_201_CREATED, headers=headers)
 
@@ -136,6 +138,7 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
                 flow.updated_at = vendor_now()
                 flow.version += 1
                 flow.save()
+                services.published(flow.pk, self.tenant.organization.pk)
         return Response(message_flow_data(flow, detail=True))
 
     @extend_schema(request=MessageFlowPatchSerializer, responses=MessageFlowDetailSerializer)
@@ -156,6 +159,7 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
             flow.updated_at = vendor_now()
             flow.version += 1
             flow.save(update_fields=["autopilot", "updated_at", "version"])
+            services.published(flow.pk, self.tenant.organization.pk)
         return Response(message_flow_data(flow, detail=True))
 
     @extend_schema(responses={204: None})

@@ -10,6 +10,7 @@ from accounts.importing import (
     sync_rows,
 )
 from accounts.models import Workspace
+from messaging import services
 from messaging.api.serializers import ImportMessageFlowSerializer, well_formed_flow
 from messaging.models import Agent, MessageFlow, default_settings
 
@@ -109,6 +110,9 @@ class Command(ImportCommand):
             new, updated = sync_rows(MessageFlow, rows, ALWAYS + list(present), check=same_workspace, origin=origin)
             created |= new
             changed |= updated
+        # Listeners hear the flows that changed; a history load of new ones is not news.
+        for pk in changed:
+            services.published(pk, organization.pk)
         return [
             CREATED if flow["id"] in created else UPDATED if flow["id"] in changed else UNCHANGED
             for _, flow in batch
