@@ -119,8 +119,12 @@ SELECT s.uuid, s.session_id, s.name, s.dialogue_null, s.quick_replies::text, s.i
        s.stats_current_num_of_blocks, s.stats_total_invoked_llm, s.stats_total_user_messages,
        s.stats_total_code_executions, s.audios_null, s.user_audio, s.screenshot, s.clicks::text, s.user_info::text,
        {TS.format(col="s.created_at")}, {TS.format(col="s.updated_at")},
-       (SELECT json_agg(json_build_object('id', d.item_id, 'contentType', d.content_type, 'isUser', d.is_user,
-                                          'content', d.content, 'ui', d.ui) ORDER BY d.position)::text
+       (SELECT json_agg(CASE WHEN d.ui IS NULL
+                             THEN json_build_object('id', d.item_id, 'contentType', d.content_type,
+                                                    'isUser', d.is_user, 'content', d.content)
+                             ELSE json_build_object('id', d.item_id, 'contentType', d.content_type,
+                                                    'isUser', d.is_user, 'content', d.content, 'ui', d.ui)
+                        END ORDER BY d.position)::text
           FROM sessions_app_dialogueitem d WHERE d.session_id = s.id),
        (SELECT json_agg(json_build_object('id', a.clip_id, 'base64', a.base64) ORDER BY a.position)::text
           FROM sessions_app_audioclip a WHERE a.session_id = s.id)

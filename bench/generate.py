@@ -266,14 +266,14 @@ def generate_user_sessions(conn, user_id, organization_id, sessions=50_000, dial
                     content = f"How do I make loop {i // 2} of lesson {n % 40} stop early?"
                 elif i % 10 == 9:
                     content = [
-                        {"id": 1, "contentType": "log", "isUser": False, "content": "Running main.py", "ui": None},
-                        {"id": 2, "contentType": "log", "isUser": False, "content": "0\n1\n2", "ui": None},
+                        {"id": 1, "contentType": "log", "isUser": False, "content": "Running main.py"},
+                        {"id": 2, "contentType": "log", "isUser": False, "content": "0\n1\n2"},
                     ]
                 else:
                     content = "Use `break` inside the loop when the condition holds. " + "For example... " * 6
                 yield (
                     n + first_pk, i, i + 1, "user" if user else ("group_log" if i % 10 == 9 else "ai"), user,
-                    jsonb(content), jsonb({"buttons": ["Run"]}) if i == 1 else None,
+                    jsonb(content), "run" if i == 1 else None,
                 )
 
     written += copy_rows(

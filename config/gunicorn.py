@@ -13,3 +13,6 @@ limit_request_line = 0
 limit_request_field_size = 1024 * 1024 + 8192
 limit_request_fields = 1100
 accesslog = "-" if os.environ.get("FLOWDESK_ACCESS_LOG") else None
+# A sync worker is killed past this many seconds: a live flow's whole `sessions` body is streamed
+# (100,000 sessions take about 40 s), so the default 30 would cut it off.
+timeout = int(os.environ.get("FLOWDESK_WORKER_TIMEOUT", "300"))

@@ -18,7 +18,7 @@ def test_benchmark_smoke_run(tmp_path, db):
     output = tmp_path / "RESULTS.md"
     result = subprocess.run(
         [sys.executable, "-m", "bench.run", "--smoke", "--server", server, "--database",
-         f"flowdesk_bench_smoke_{os.getpid()}", "--output", str(output), "--sections", "generate,lists,scale,imports"],
+         f"flowdesk_bench_smoke_{os.getpid()}", "--output", str(output), "--sections", "generate,lists,scale,imports,live_memory"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -32,8 +32,9 @@ def send(live_server, method, path, body, headers):
 
 
 @pytest.fixture
-def requests_by_family(tenant):
+def requests_by_family(tenant, settings):
     """One body-carrying request per family: (method, path, body, extra headers, status wanted)."""
+    settings.LIVE_FLOW_RUNNER = "eager"  # the session started runs inside the request, not after the test
     live_flow = make_live_flow(tenant.organization)
     make_session(tenant.user, "aB3dE5fG7hJ9")
     return {
