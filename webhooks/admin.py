@@ -197,8 +197,11 @@ class DeliveryAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
 
     @admin.action(description="Redeliver selected deliveries", permissions=["change"])
     def redeliver_selected(self, request, queryset):
+        selected = queryset.count()
         ids = redeliver(queryset)
-        self.message_user(request, f"Queued {len(ids)} deliver{'ies' if len(ids) != 1 else 'y'} again.", messages.SUCCESS)
+        note = f" ({selected - len(ids)} still pending, left on their way)" if selected > len(ids) else ""
+        self.message_user(request, f"Queued {len(ids)} deliver{'ies' if len(ids) != 1 else 'y'} again{note}.",
+                          messages.SUCCESS)
 
 
 @admin.register(DeliveryAttempt)

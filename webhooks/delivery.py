@@ -20,7 +20,7 @@ from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connections, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.api.renderers import dumps
@@ -102,12 +102,13 @@ def _record_in_thread(event):
 
 
 def redeliver(queryset):
-    """Queue the deliveries again, with a fresh set of attempts: returns their ids."""
+    """Queue the delivered or failed ones among the deliveries again, with a fresh set of attempts;
+    pending ones are on their way already. Returns the ids queued."""
     now = timezone.now()
-    ids = list(queryset.values_list("pk", flat=True))
-    Delivery.objects.filter(pk__in=ids).update(
+    ids = list(queryset.exclude(state=DeliveryState.PENDING).values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=ids).exclude(state=DeliveryState.PENDING).update(
         state=DeliveryState.PENDING, attempts_left=settings.WEBHOOK_MAX_ATTEMPTS, next_attempt_at=now,
-        lease_expires_at=None, updated_at=now,
+        lease_expires_at=None, delivered_at=None, updated_at=now,
     )
     from webhooks import runner
 
@@ -208,8 +209,8 @@ def _record(delivery, endpoint, number, started_at, answer, error, outcome):
         )
         Delivery.objects.filter(pk=delivery.pk).update(
             state=state,
-            attempts_count=F("attempts_count") + 1,
-            attempts_left=0 if state == DeliveryState.FAILED else F("attempts_left") - 1,
+            attempts_count=number,  # this worker holds the lease: no one else writes these meanwhile
+            attempts_left=0 if state == DeliveryState.FAILED else max(delivery.attempts_left - 1, 0),
             next_attempt_at=now + timedelta(seconds=outcome.retry_in) if outcome.kind == "retry" else None,
             lease_expires_at=None,
             last_status_code=answer.status if answer else None,

@@ -3,6 +3,7 @@
 import secrets
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -25,6 +26,10 @@ def new_secret():
 
 def new_delivery_id():
     return "whd_" + uuid.uuid4().hex
+
+
+def default_attempts():
+    return settings.WEBHOOK_MAX_ATTEMPTS
 
 
 def validate_event_types(value):
@@ -91,7 +96,7 @@ class Delivery(models.Model):
     body = models.TextField()
     state = models.CharField(max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts_count = models.PositiveIntegerField(default=0, verbose_name="attempts")
-    attempts_left = models.PositiveIntegerField(default=0)
+    attempts_left = models.PositiveIntegerField(default=default_attempts)
     next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     # A worker is sending it until then; another one leaves it alone.
     lease_expires_at = models.DateTimeField(null=True, blank=True)

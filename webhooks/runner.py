@@ -64,8 +64,8 @@ class EmbeddedRunner:
     def __init__(self, senders):
         self._cond = threading.Condition()
         self._heap = []  # (due, tie-break, delivery id), due on time.monotonic()
-        self._queued = set()  # ids in the heap: a delivery is scheduled once
-        self._busy = 0  # popped from the heap and not yet done
+        self._queued = set()  # ids in the heap
+        self._sending = set()  # ids popped from the heap and not yet done
         self._order = itertools.count()
         self._jobs = queue.SimpleQueue()
         self.pid = os.getpid()
@@ -77,8 +77,8 @@ class EmbeddedRunner:
 
     def schedule(self, delivery_id, delay=0.0):
         with self._cond:
-            if delivery_id in self._queued:
-                return
+            if delivery_id in self._queued or delivery_id in self._sending:
+                return  # once is enough (a sweep finds what this runner is about to send, or sending)
             self._queued.add(delivery_id)
             heapq.heappush(self._heap, (time.monotonic() + max(delay, 0.0), next(self._order), delivery_id))
             self._cond.notify_all()
@@ -86,7 +86,7 @@ class EmbeddedRunner:
     def wait_idle(self, timeout):
         """True once nothing is scheduled or being sent (tests; a graceful stop)."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._heap and not self._busy, timeout)
+            return self._cond.wait_for(lambda: not self._heap and not self._sending, timeout)
 
     def _schedule_loop(self):
         next_sweep, overdue = time.monotonic(), 0  # the first look takes everything that is due
@@ -101,8 +101,8 @@ class EmbeddedRunner:
                 while self._heap and self._heap[0][0] <= now:
                     _, _, delivery_id = heapq.heappop(self._heap)
                     self._queued.discard(delivery_id)
+                    self._sending.add(delivery_id)
                     due.append(delivery_id)
-                self._busy += len(due)
             for delivery_id in due:
                 self._jobs.put(delivery_id)
             if time.monotonic() >= next_sweep:
@@ -123,18 +123,19 @@ class EmbeddedRunner:
     def _send_loop(self):
         while True:
             delivery_id = self._jobs.get()
+            retry_in = None
             try:
-                outcome = delivery.attempt(delivery_id)
-                if outcome.retry_in is not None:
-                    # A retry; or not due / held by another worker: look again when it should be done.
-                    self.schedule(delivery_id, outcome.retry_in)
+                # A retry's wait; or, not due yet or held by another process, when to look again.
+                retry_in = delivery.attempt(delivery_id).retry_in
             except Exception:
                 # The row stays pending: the next sweep sends it again.
                 logger.exception("Webhook delivery %s stopped on an error", delivery_id)
             finally:
                 connections.close_all()
                 with self._cond:
-                    self._busy -= 1
+                    self._sending.discard(delivery_id)
+                    if retry_in is not None:
+                        self.schedule(delivery_id, retry_in)
                     self._cond.notify_all()
 
 

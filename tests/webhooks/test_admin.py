@@ -130,12 +130,13 @@ def test_rolling_a_secret_shows_the_new_one_once(staff_client, both):
 def test_redeliver_sends_a_failed_delivery_again_and_logs_the_new_attempt(staff_client, tenant, other_tenant, receiver):
     endpoint = endpoint_for(tenant.organization, receiver.url)
     failed = delivery_for(endpoint, attempts=2)
+    pending = delivery_for(endpoint, state=DeliveryState.PENDING, attempts=0)  # held by no one, due never
     theirs = delivery_for(endpoint_for(other_tenant.organization, receiver.url))
 
     response = staff_client.post(admin_url(Delivery, "changelist"), {
-        "action": "redeliver_selected", "_selected_action": [failed.pk, theirs.pk],
+        "action": "redeliver_selected", "_selected_action": [failed.pk, pending.pk, theirs.pk],
     }, follow=True)
-    assert "Queued 1 delivery again." in messages_of(response)
+    assert "Queued 1 delivery again (1 still pending, left on their way)." in messages_of(response)
     receiver.wait_for(1)
     settle()
     assert receiver.requests[0][0]["X-Flowdesk-Delivery"] == failed.pk
@@ -144,6 +145,7 @@ def test_redeliver_sends_a_failed_delivery_again_and_logs_the_new_attempt(staff_
     assert [a.status_code for a in failed.attempts.order_by("number")] == [500, 500, 200]
     theirs.refresh_from_db()
     assert theirs.state == DeliveryState.FAILED and theirs.attempts.count() == 1
+    assert len(receiver.requests) == 1
 
 
 @pytest.mark.django_db

@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                 ('body', models.TextField()),
                 ('state', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed')], default='pending', max_length=16)),
                 ('attempts_count', models.PositiveIntegerField(default=0, verbose_name='attempts')),
-                ('attempts_left', models.PositiveIntegerField(default=0)),
+                ('attempts_left', models.PositiveIntegerField(default=webhooks.models.default_attempts)),
                 ('next_attempt_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
                 ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
                 ('last_status_code', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='last status')),
