@@ -21,7 +21,7 @@ BACKOFF = 0.05  # seconds before the first retry (then doubling): the tests' onl
 class Receiver:
     """Answers each POST with the next scripted status (then 200), and keeps what it was sent."""
 
-    def __init__(self, statuses=(), delay=0.0):
+    def __init__(self, statuses=(), delay=0.0, tls=None):
         self.statuses = list(statuses)
         self.delay = delay
         self.requests = []  # (headers, body bytes, path)
@@ -48,12 +48,17 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:  # an ssl.SSLContext for the server side
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.server.handle_error = lambda request, address: None  # refused handshakes are the point
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, name="test-receiver", daemon=True)
         self.thread.start()
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/flowdesk?source=test"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/hooks/flowdesk?source=test"
 
     def wait_for(self, count, timeout=10):
         with self._cond:
@@ -71,8 +76,8 @@ class Receiver:
 def receiver_factory():
     made = []
 
-    def make(statuses=(), delay=0.0):
-        receiver = Receiver(statuses, delay)
+    def make(statuses=(), delay=0.0, tls=None):
+        receiver = Receiver(statuses, delay, tls)
         made.append(receiver)
         return receiver
 

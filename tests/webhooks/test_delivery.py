@@ -316,3 +316,52 @@ def test_an_event_dispatched_from_async_code_is_delivered(tenant, receiver):
     for thread in [t for t in threading.enumerate() if t.name == "webhook-record"]:
         thread.join(10)
     assert only_delivery(endpoint).state == DeliveryState.DELIVERED
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A self-signed certificate for localhost (and 127.0.0.1)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def test_https_checks_the_certificate_against_the_host_name_at_the_checked_address(
+    tenant, receiver_factory, certificate, settings, monkeypatch
+):
+    import ssl
+
+    from webhooks import targets
+
+    cert, key = certificate
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    receiver = receiver_factory(tls=server_side)
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    url = receiver.url.replace("127.0.0.1", "localhost")
+
+    untrusted = endpoint_for(tenant.organization, url)
+    send_event(tenant.organization.pk)
+    (attempt,) = attempts_of(only_delivery(untrusted))
+    assert "CERTIFICATE_VERIFY_FAILED" in attempt.error and attempt.status_code is None
+    assert receiver.requests == []
+    untrusted.delete()
+
+    # Trusting the test certificate (as a system would trust a public CA): delivered, the name checked.
+    default_context = ssl.create_default_context
+    monkeypatch.setattr(targets.ssl, "create_default_context", lambda: default_context(cafile=str(cert)))
+    trusted = endpoint_for(tenant.organization, url)
+    send_event(tenant.organization.pk)
+    (headers, _, _), = receiver.wait_for(1)
+    assert headers["Host"] == f"localhost:{receiver.server.server_address[1]}"
+    (attempt,) = attempts_of(only_delivery(trusted))
+    assert (attempt.status_code, attempt.address) == (200, "127.0.0.1")
