@@ -43,10 +43,11 @@ def refresh_summaries(session_ids):
 @admin.register(Workflow)
 class WorkflowAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
-    list_display = ["name", "id", "organization", "chat_sessions_count", "created_at"]
+    list_display = ["name", "uuid", "organization", "chat_sessions_count", "created_at"]
     list_select_related = ["organization"]  # the organization column
     list_filter = [("organization", ScopedRelatedFilter)]
-    search_fields = ["name", "=id"]
+    search_fields = ["name", "=uuid"]
+    search_help_text = "A name, or a workflow id (exact)."
     date_hierarchy = "created_at"
     ordering = ["name", "id"]
     autocomplete_fields = ["organization"]
@@ -149,7 +150,7 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     ]
     list_select_related = ["organization", "workflow"]  # the organization and workflow columns
     list_filter = ["context_type", ("organization", ScopedRelatedFilter)]
-    search_fields = ["=session_id", "=workflow__id", "=conversation__conversation_id"]
+    search_fields = ["=session_id", "=workflow__uuid", "=conversation__conversation_id"]
     search_help_text = "A session id, a workflow id or a conversation id (exact)."
     date_hierarchy = "activity_at"
     # The list endpoint's order, served by chatsession_activity_idx.
@@ -158,6 +159,11 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     summary_fields = ["message_count", "first_message_at", "last_message_at", "preview", "activity_at", "created_at"]
     inlines = [ChatMessageInline]
     actions = ["export_sessions"]
+
+    def get_queryset(self, request):
+        # A workflow chat is named by its workflow's id (autocompletes show the name). The changelist
+        # adds list_select_related only to a queryset without select_related: both are here.
+        return super().get_queryset(request).select_related(*self.list_select_related)
 
     @admin.display(description="preview")
     def short_preview(self, obj):
@@ -222,9 +228,9 @@ class ChatMessageAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     organization_path = "session__organization"
     form = ChatMessageForm
     list_display = ["id", "session", "role", "short_content", "tokens_used", "created_at"]
-    list_select_related = ["session"]  # the session column (its session id or workflow id)
+    list_select_related = ["session__workflow"]  # the session column (its session id or workflow id)
     list_filter = ["role"]
-    search_fields = ["=id", "=session__session_id", "=session__workflow__id", "=conversation__conversation_id"]
+    search_fields = ["=id", "=session__session_id", "=session__workflow__uuid", "=conversation__conversation_id"]
     search_help_text = "A message id, or its chat's session id, workflow id or conversation id (exact)."
     date_hierarchy = "created_at"
     # Served by chatmessage_created_idx.

@@ -8,7 +8,7 @@ class ChatSessionFilterSet(django_filters.FilterSet):
     """The session list's optional filters, named in the vendor's camelCase."""
 
     contextType = django_filters.ChoiceFilter(field_name="context_type", choices=ContextType.choices)
-    workflowId = django_filters.UUIDFilter(field_name="workflow_id")
+    workflowId = django_filters.UUIDFilter(field_name="workflow__uuid")
     lastMessageAfter = UTCIsoDateTimeFilter(field_name="last_message_at", lookup_expr="gte")
     lastMessageBefore = UTCIsoDateTimeFilter(field_name="last_message_at", lookup_expr="lt")
     # Text search on the preview (the first user message).

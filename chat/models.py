@@ -2,7 +2,7 @@
 
 A session is either a create-page chat (``context_type`` "session", named by the client's
 ``session_id`` such as ``session_1234567890_abc``) or an edit-page chat about one workflow
-(``context_type`` "workflow", named by the workflow's UUID). A conversation (the client's
+(``context_type`` "workflow", named by the workflow's UUID, unique within its organization). A conversation (the client's
 ``conversationId``) ties sessions together: the create-page chat and the workflow it became
 share one, and its history is their messages in one order. Each message carries its session's
 conversation too (kept equal by every writer), so that history is one index range. The list endpoint's summary fields
@@ -69,17 +69,25 @@ class Conversation(models.Model):
 
 
 class Workflow(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="chat_workflows")
+    # The API's workflowId. The client picks it, so it is unique within an organization only: two
+    # organizations may hold the same one, each seeing only its own (the pk is Flowdesk's own).
+    uuid = models.UUIDField("workflow id", default=uuid.uuid4)
+    # No index of its own: chatworkflow_uuid_unique starts with the organization.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="chat_workflows", db_index=False
+    )
     # Nullable: the vendor's `workflowName` is "if available" and imports keep null as null.
     name = models.CharField(max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "uuid"], name="chatworkflow_uuid_unique"),
+        ]
 
     def __str__(self):
-        return self.name or str(self.id)
+        return self.name or str(self.uuid)
 
 
 class ChatSessionQuerySet(models.QuerySet):
@@ -151,7 +159,7 @@ class ChatSession(models.Model):
         ]
 
     def __str__(self):
-        return self.session_id if self.context_type == ContextType.SESSION else str(self.workflow_id)
+        return self.session_id if self.context_type == ContextType.SESSION else str(self.workflow.uuid)
 
 
 class ChatMessageQuerySet(models.QuerySet):

@@ -24,15 +24,12 @@ def new_session_id(now=None):
 def workflow_for(organization, workflow_id, name=UNSET):
     """The organization's workflow with this id, created when new (Flowdesk has no workflow API).
 
-    Another organization's workflow is a 404, exactly as if it did not exist.
+    Workflow ids are unique per organization: another organization's workflow of the same id is
+    never looked at, so it can neither block this one nor be revealed.
     """
     workflow, created = Workflow.objects.get_or_create(
-        pk=workflow_id, defaults={"organization": organization, "name": None if name is UNSET else name}
+        organization=organization, uuid=workflow_id, defaults={"name": None if name is UNSET else name}
     )
-    if workflow.organization_id != organization.pk:
-        raise ApiError(
-            404, f"Workflow {workflow_id} not found.", [ErrorItem(("body", "workflowId"), "No such workflow.", "not_found")]
-        )
     if not created and name is not UNSET and name != workflow.name:
         workflow.name = name
         workflow.save(update_fields=["name"])
@@ -81,7 +78,7 @@ def join_conversation(session, conversation):
     if session.conversation_id == conversation.pk:
         return
     if session.conversation_id is not None:
-        key = session.session_id if session.context_type == ContextType.SESSION else str(session.workflow_id)
+        key = session.session_id if session.context_type == ContextType.SESSION else str(session.workflow.uuid)
         field = "sessionId" if session.context_type == ContextType.SESSION else "workflowId"
         raise ApiError(
             409, f"Chat session {key} belongs to another conversation.",
@@ -122,8 +119,10 @@ def post_message(
         session = current_session(conversation)
     else:
         session = session_for(organization, session_id=session_id, workflow_id=workflow_id, workflow_name=workflow_name)
-    # conversation: each message's conversationId (its row is not locked here, only the session's)
-    session = ChatSession.objects.select_for_update(of=("self",)).select_related("conversation").get(pk=session.pk)
+    # workflow, conversation: the message's workflowId and conversationId (only the session's row is locked)
+    session = (
+        ChatSession.objects.select_for_update(of=("self",)).select_related("workflow", "conversation").get(pk=session.pk)
+    )
     if conversation is not None:
         join_conversation(session, conversation)
     at = created_at or timezone.now()

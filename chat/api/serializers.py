@@ -35,6 +35,7 @@ SESSION_ITEM_FIELDS = (
     "conversation__conversation_id",
     "session_id",
     "workflow",
+    "workflow__uuid",
     "workflow__name",
     "message_count",
     "first_message_at",
@@ -54,7 +55,7 @@ def session_item(session):
         "messageCount": session.message_count,
         "preview": session.preview,
         "sessionId": session.session_id,
-        "workflowId": str(workflow.id) if workflow else None,
+        "workflowId": str(workflow.uuid) if workflow else None,
         "workflowName": workflow.name if workflow else None,
     }
 
@@ -69,7 +70,7 @@ SESSION_ITEM_COLUMNS = (
     "message_count",
     "preview",
     "session_id",
-    "workflow_id",
+    "workflow__uuid",
     "workflow__name",
 )
 
@@ -138,7 +139,8 @@ MESSAGE_FIELDS = (
     "linked_run_finished_at",
     "session",
     "session__session_id",
-    "session__workflow_id",
+    "session__workflow",
+    "session__workflow__uuid",
     "session__organization_id",
     "conversation",
     "conversation__conversation_id",
@@ -146,16 +148,17 @@ MESSAGE_FIELDS = (
 
 
 def message_data(message):
-    """One message in the history shape; reads message.session (sessionId, workflowId, organizationId)
-    and message.conversation (conversationId)."""
+    """One message in the history shape; reads message.session (sessionId, organizationId), its
+    workflow (workflowId) and message.conversation (conversationId)."""
     session = message.session
+    workflow = session.workflow
     conversation = message.conversation
     return {
         "id": str(message.id),
         "content": message.content,
         "role": message.role,
         "sessionId": session.session_id,
-        "workflowId": str(session.workflow_id) if session.workflow_id else None,
+        "workflowId": str(workflow.uuid) if workflow else None,
         "organizationId": session.organization_id,
         "tokensUsed": message.tokens_used,
         "imageUrls": message.image_urls,

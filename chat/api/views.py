@@ -47,7 +47,7 @@ _UTC_TEXT = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
 PAGE_SQL = (
     "SELECT s.context_type, c.conversation_id, "
     f"{_UTC_TEXT.format('s.first_message_at')}, {_UTC_TEXT.format('s.last_message_at')}, "
-    "s.message_count, s.preview, s.session_id, s.workflow_id::text, w.name "
+    "s.message_count, s.preview, s.session_id, w.uuid::text, w.name "
     f"FROM (SELECT id FROM {ChatSession._meta.db_table} WHERE organization_id = %s "
     "ORDER BY activity_at DESC, id DESC LIMIT %s OFFSET %s) page "
     f"JOIN {ChatSession._meta.db_table} s ON s.id = page.id "
@@ -139,7 +139,7 @@ class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
         key = self.kwargs["key"]
         match = Q(session_id=key)
         if is_uuid(key):
-            match |= Q(context_type=ContextType.WORKFLOW, workflow_id=key)
+            match |= Q(context_type=ContextType.WORKFLOW, workflow__uuid=key)
         session = self.get_queryset().filter(match).first()
         if session is None:
             raise ApiError(
@@ -179,8 +179,9 @@ class ChatHistoryView(WorkflowChatView, APIView):
             messages = messages.filter(Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(id__lt=pk)))
         elif query.get("before") is not None:
             messages = messages.filter(created_at__lt=query["before"])
-        # session: each message's sessionId, workflowId and organizationId; conversation: its conversationId
-        messages = messages.select_related("session", "conversation").only(*MESSAGE_FIELDS)
+        # session (and its workflow): each message's sessionId, organizationId and workflowId;
+        # conversation: its conversationId
+        messages = messages.select_related("session__workflow", "conversation").only(*MESSAGE_FIELDS)
         latest = list(messages.order_by("-created_at", "-id")[: query["limit"]])
         latest.reverse()
         return self.envelope([message_data(message) for message in latest])
@@ -196,7 +197,7 @@ class ChatHistoryView(WorkflowChatView, APIView):
             sessions = ChatSession.objects.filter(organization=organization, session_id=query["sessionId"])
         else:
             sessions = ChatSession.objects.filter(
-                organization=organization, context_type=ContextType.WORKFLOW, workflow_id=query["workflowId"]
+                organization=organization, context_type=ContextType.WORKFLOW, workflow__uuid=query["workflowId"]
             )
         return Q(session=Subquery(sessions.order_by().values("pk")[:1]))
 

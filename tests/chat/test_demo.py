@@ -26,3 +26,13 @@ def test_demo_data_lists_four_chats_with_exact_summaries(tenant):
     history = tenant.client.get(HISTORY_URL + f"?workflowId={demo.LEAD_WORKFLOW_ID}").json()["data"]
     assert [m["role"] for m in history] == ["user", "assistant"] * 3
     assert history[4]["imageUrls"] == ["https://files.example.com/demo/crm-form.png"]
+
+
+def test_demo_data_loads_into_two_organizations(tenant, other_tenant):
+    """The demo's workflow ids are fixed: each organization gets its own workflows of those ids."""
+    for who in (tenant, other_tenant):
+        demo.load(DemoContext(who.organization, who.workspace, who.user, timezone.now()))
+    for who in (tenant, other_tenant):
+        history = who.client.get(HISTORY_URL + f"?workflowId={demo.LEAD_WORKFLOW_ID}").json()["data"]
+        assert {m["organizationId"] for m in history} == {who.organization.pk}
+        assert len(history) == 6

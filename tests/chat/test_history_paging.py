@@ -57,7 +57,7 @@ def test_paging_back_sees_every_message_once_in_order(tenant, limit):
 def test_paging_a_workflow_chat_and_a_conversation(tenant):
     many_messages(tenant.organization, 40, workflow_id=WORKFLOW_ID)
     pages = page_back(tenant.client, f"?workflowId={WORKFLOW_ID}", 6)
-    assert [m["id"] for page in reversed(pages) for m in page] == stored_order(session__workflow_id=WORKFLOW_ID)
+    assert [m["id"] for page in reversed(pages) for m in page] == stored_order(session__workflow__uuid=WORKFLOW_ID)
 
     # A conversation across a create-page chat and the workflow it became, their messages interleaved in time.
     many_messages(tenant.organization, 30, session_id="session_c", conversation_id=CONVERSATION_ID)

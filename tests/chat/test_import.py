@@ -171,14 +171,29 @@ def test_bad_records_stop_the_import_naming_record_and_field(tmp_path, records, 
     assert ChatSession.objects.count() == ChatMessage.objects.count() == Workflow.objects.count() == 0
 
 
-def test_another_organizations_workflow_or_message_is_refused(tmp_path, other_tenant):
+def test_a_workflow_id_another_organization_uses_is_imported_as_this_ones(tmp_path, other_tenant):
+    from chat.services import post_message
+
+    post_message(other_tenant.organization, workflow_id=uuid.UUID(WORKFLOW_ID), workflow_name="Theirs", role="user",
+                 content="their message")
+    records = [item(contextType="workflow", sessionId=None, workflowId=WORKFLOW_ID, workflowName="Mine", messages=[
+        message("6f1c2b0e-0000-4000-8000-000000000021", "my message", workflowId=WORKFLOW_ID)])]
+    assert run(write(tmp_path, records))[0] == "created 1, updated 0, unchanged 0"
+    assert run(write(tmp_path, records))[0] == "created 0, updated 0, unchanged 1"
+    assert sorted(Workflow.objects.values_list("organization_id", "name")) == [
+        (other_tenant.organization.pk, "Theirs"), (ORG, "Mine")]
+    assert {str(w.uuid) for w in Workflow.objects.all()} == {WORKFLOW_ID}
+    tenant = make_tenant_in_existing_org()
+    mine = tenant.client.get(HISTORY_URL + f"?workflowId={WORKFLOW_ID}").json()["data"]
+    theirs = other_tenant.client.get(HISTORY_URL + f"?workflowId={WORKFLOW_ID}").json()["data"]
+    assert ([m["content"] for m in mine], [m["content"] for m in theirs]) == (["my message"], ["their message"])
+    assert [i["workflowName"] for i in other_tenant.client.get(LIST_URL).json()["data"]["items"]] == ["Theirs"]
+
+
+def test_another_organizations_message_is_refused(tmp_path, other_tenant):
     from chat.services import post_message
 
     other = post_message(other_tenant.organization, workflow_id=uuid.UUID(WORKFLOW_ID), role="user", content="x")
-    with pytest.raises(CommandError) as exc:
-        run(write(tmp_path, [item(contextType="workflow", sessionId=None, workflowId=WORKFLOW_ID)]))
-    assert "session #1: workflowId: this workflow belongs to another organization" in str(exc.value)
-
     with pytest.raises(CommandError) as exc:
         run(write(tmp_path, [item(messages=[message(str(other.id), "stolen")])]))
     assert "messages.0.id: this message belongs to another chat session" in str(exc.value)
@@ -230,7 +245,7 @@ def test_empty_strings_are_read_as_absent(tmp_path, monkeypatch, path):
     assert run(write(tmp_path, zero_values_items()))[0] == "created 2, updated 0, unchanged 0"
     session, workflow_chat = ChatSession.objects.order_by("context_type")
     assert (session.session_id, session.workflow_id, session.conversation_id) == ("session_z", None, None)
-    assert (workflow_chat.session_id, str(workflow_chat.workflow_id)) == (None, WORKFLOW_ID)
+    assert (workflow_chat.session_id, str(workflow_chat.workflow.uuid)) == (None, WORKFLOW_ID)
     assert Workflow.objects.get().name is None
     stored = ChatMessage.objects.get()
     assert (stored.sender_user_id, stored.linked_run_id, stored.linked_run_status, stored.linked_run_started_at) == (

@@ -85,26 +85,34 @@ def test_workflow_chat_creates_the_workflow_and_keeps_its_name(tenant):
     post(tenant.client, {"workflowId": WORKFLOW_ID, "role": "assistant", "content": "Done"})
     post(tenant.client, {"workflowId": WORKFLOW_ID, "workflowName": "Lead scoring v2", "role": "user", "content": "k"})
     workflow = Workflow.objects.get()
-    assert (str(workflow.id), workflow.organization_id, workflow.name) == (WORKFLOW_ID, tenant.organization.pk,
-                                                                          "Lead scoring v2")
+    assert (str(workflow.uuid), workflow.organization_id, workflow.name) == (WORKFLOW_ID, tenant.organization.pk,
+                                                                            "Lead scoring v2")
     session = ChatSession.objects.get()
     assert (session.context_type, session.workflow_id, session.message_count) == ("workflow", workflow.id, 3)
 
 
-def test_another_organizations_workflow_is_a_404_and_nothing_is_written(tenant, other_tenant):
-    chat(other_tenant.organization, workflow_id=uuid.UUID(WORKFLOW_ID), workflow_name="Theirs")
-    response = post(tenant.client, {"workflowId": WORKFLOW_ID, "workflowName": "Mine now", "role": "user",
-                                    "content": "hi"})
-    assert response.status_code == 404
-    assert response.json() == {
-        "code": 404,
-        "message": f"Workflow {WORKFLOW_ID} not found.",
-        "details": [{"field": "workflowId", "message": "No such workflow."}],
-        "requestId": response["X-Request-Id"],
-    }
-    assert Workflow.objects.get().name == "Theirs"
-    assert ChatSession.objects.filter(organization=tenant.organization).count() == 0
-    assert ChatMessage.objects.count() == 2
+def test_the_same_workflow_id_in_two_organizations_is_two_workflows(tenant, other_tenant):
+    """Workflow ids are the client's: another organization's never blocks this one's nor shows through."""
+    chat(other_tenant.organization, workflow_id=uuid.UUID(WORKFLOW_ID), workflow_name="Theirs",
+         messages=[(Role.USER, "their secret")])
+    response = post(tenant.client, {"workflowId": WORKFLOW_ID, "workflowName": "Mine", "role": "user", "content": "hi"})
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert (data["workflowId"], data["organizationId"], data["content"]) == (WORKFLOW_ID, tenant.organization.pk, "hi")
+    assert sorted(Workflow.objects.values_list("organization_id", "name")) == [
+        (other_tenant.organization.pk, "Theirs"), (tenant.organization.pk, "Mine")]
+    assert ChatSession.objects.filter(organization=other_tenant.organization).get().message_count == 1
+    # Each organization sees its own workflow of that id, on every path that names one.
+    for client, content, name in ((tenant.client, ["hi"], "Mine"),
+                                  (other_tenant.client, ["their secret"], "Theirs")):
+        history = client.get(HISTORY_URL + f"?workflowId={WORKFLOW_ID}").json()["data"]
+        assert [m["content"] for m in history] == content
+        assert client.get(f"{LIST_URL}/{WORKFLOW_ID}").json()["data"]["workflowName"] == name
+        listed = client.get(LIST_URL + f"?workflowId={WORKFLOW_ID}").json()["data"]["items"]
+        assert [i["workflowName"] for i in listed] == [name]
+    assert tenant.client.delete(f"{LIST_URL}/{WORKFLOW_ID}").status_code == 200
+    assert other_tenant.client.get(f"{LIST_URL}/{WORKFLOW_ID}").json()["data"]["workflowName"] == "Theirs"
+    assert list(ChatMessage.objects.values_list("content", flat=True)) == ["their secret"]
 
 
 def test_same_session_id_in_two_organizations_is_two_sessions(tenant, other_tenant):

@@ -102,25 +102,23 @@ class Command(ImportCommand):
         now = timezone.now()
         origin = {}
 
-        # Workflows named by the items: created, or renamed to the file's workflowName.
-        workflows = {}
-        for position, item in batch:
-            if item.get("workflowId") is not None:
-                workflows[item["workflowId"]] = {"organization_id": organization.pk, "name": item.get("workflowName")}
-                origin[item["workflowId"]] = (position, "workflowId")
-        changed_workflows = sync_workflows(workflows, origin, now)
+        # Workflows named by the items (this organization's: ids are unique per organization only),
+        # created, or renamed to the file's workflowName.
+        names = {item["workflowId"]: item.get("workflowName") for _, item in batch if item.get("workflowId") is not None}
+        workflow_pks, changed_workflows = sync_workflows(organization, names, now)
+        workflow_uuids = {pk: value for value, pk in workflow_pks.items()}
         conversations = sync_conversations(organization, batch, now)
 
         # Sessions, matched by their key inside the organization.
         session_ids = [item["sessionId"] for _, item in batch if item.get("sessionId") is not None]
-        workflow_ids = [item["workflowId"] for _, item in batch if item["contextType"] == ContextType.WORKFLOW]
+        workflow_ids = [workflow_pks[item["workflowId"]] for _, item in batch if item["contextType"] == ContextType.WORKFLOW]
         existing = list(
             ChatSession.objects.filter(organization=organization).filter(
                 Q(session_id__in=session_ids) | Q(context_type=ContextType.WORKFLOW, workflow_id__in=workflow_ids)
             )
         )
         by_key = {
-            (ContextType.WORKFLOW, s.workflow_id) if s.context_type == ContextType.WORKFLOW
+            (ContextType.WORKFLOW, workflow_uuids[s.workflow_id]) if s.context_type == ContextType.WORKFLOW
             else (ContextType.SESSION, s.session_id): s
             for s in existing
         }
@@ -145,7 +143,7 @@ class Command(ImportCommand):
             values = {
                 "context_type": item["contextType"],
                 "session_id": item.get("sessionId"),
-                "workflow_id": item.get("workflowId"),
+                "workflow_id": workflow_pks.get(item.get("workflowId")),
                 "conversation_id": conversation,
                 **summary(item),
             }
@@ -174,14 +172,14 @@ class Command(ImportCommand):
         new_keys = [session_key(item) for _, item in batch if "messages" in item and session_key(item) in created]
         if new_keys:
             new_session_ids = [value for kind, value in new_keys if kind == ContextType.SESSION]
-            new_workflow_ids = [value for kind, value in new_keys if kind == ContextType.WORKFLOW]
+            new_workflow_ids = [workflow_pks[value] for kind, value in new_keys if kind == ContextType.WORKFLOW]
             for pk, context_type, session_id, workflow_id, conversation in ChatSession.objects.filter(
                 organization=organization
             ).filter(
                 Q(context_type=ContextType.SESSION, session_id__in=new_session_ids)
                 | Q(context_type=ContextType.WORKFLOW, workflow_id__in=new_workflow_ids)
             ).values_list("pk", "context_type", "session_id", "workflow_id", "conversation_id"):
-                key = (ContextType.WORKFLOW, workflow_id) if context_type == ContextType.WORKFLOW else (
+                key = (ContextType.WORKFLOW, workflow_uuids[workflow_id]) if context_type == ContextType.WORKFLOW else (
                     ContextType.SESSION, session_id)
                 sessions[key] = pk
                 conversation_of[pk] = conversation
@@ -252,30 +250,32 @@ def sync_conversations(organization, batch, now):
     return existing
 
 
-def sync_workflows(workflows, origin, now):
-    """sync_rows for the workflows (pk -> {organization_id, name}), new ones written as plain rows.
+def sync_workflows(organization, names, now):
+    """The organization's workflows of these ids (workflowId -> name), created or renamed, new ones
+    written as plain rows. Another organization's workflow of the same id is not looked at.
 
-    Returns the pks created or renamed.
+    Returns ({workflowId: pk}, the workflowIds created or renamed).
     """
-    if not workflows:
-        return set()
-    existing = Workflow.objects.in_bulk(list(workflows))
+    if not names:
+        return {}, set()
+    workflows = Workflow.objects.filter(organization=organization, uuid__in=list(names))
+    existing = {workflow.uuid: workflow for workflow in workflows}
     new, renamed = [], []
-    for pk, values in workflows.items():
-        workflow = existing.get(pk)
+    for value, name in names.items():
+        workflow = existing.get(value)
         if workflow is None:
-            new.append((pk, values["organization_id"], values["name"], now))
-            continue
-        if workflow.organization_id != values["organization_id"]:
-            position, path = origin[pk]
-            raise RecordError(path, "this workflow belongs to another organization", position=position)
-        if workflow.name != values["name"]:
-            workflow.name = values["name"]
+            new.append((value, organization.pk, name, now))
+        elif workflow.name != name:
+            workflow.name = name
             renamed.append(workflow)
-    insert_rows(Workflow, ("id", "organization_id", "name", "created_at"), new)
     if renamed:
         Workflow.objects.bulk_update(renamed, ["name"], batch_size=500)
-    return {row[0] for row in new} | {workflow.pk for workflow in renamed}
+    pks = {value: workflow.pk for value, workflow in existing.items()}
+    if new:
+        insert_rows(Workflow, ("uuid", "organization_id", "name", "created_at"), new)
+        # Their pks, read back by id (COPY returns none).
+        pks.update(workflows.filter(uuid__in=[row[0] for row in new]).values_list("uuid", "pk"))
+    return pks, {row[0] for row in new} | {workflow.uuid for workflow in renamed}
 
 
 def insert_rows(model, attnames, rows):
