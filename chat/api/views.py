@@ -57,6 +57,13 @@ PAGE_SQL = (
 )
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def workflow_pk(organization, workflow_id):
+    """The pk of the organization's workflow with this id, as a subquery (one value, read from the
+    (organization, uuid) index), so that sessions are then found by their workflow foreign key."""
+    workflows = Workflow.objects.filter(organization=organization, uuid=workflow_id).order_by()
+    return Subquery(workflows.values("pk")[:1])
 _PAGE_FIELDS = ChatSessionPageQuery._declared_fields
 _PAGE_BOUNDS = [
     (name, _PAGE_FIELDS[name].default, _PAGE_FIELDS[name].min_value, _PAGE_FIELDS[name].max_value)
@@ -139,7 +146,7 @@ class ChatSessionViewSet(WorkflowChatView, viewsets.GenericViewSet):
         key = self.kwargs["key"]
         match = Q(session_id=key)
         if is_uuid(key):
-            match |= Q(context_type=ContextType.WORKFLOW, workflow__uuid=key)
+            match |= Q(context_type=ContextType.WORKFLOW, workflow=workflow_pk(self.tenant.organization, key))
         session = self.get_queryset().filter(match).first()
         if session is None:
             raise ApiError(
@@ -197,7 +204,8 @@ class ChatHistoryView(WorkflowChatView, APIView):
             sessions = ChatSession.objects.filter(organization=organization, session_id=query["sessionId"])
         else:
             sessions = ChatSession.objects.filter(
-                organization=organization, context_type=ContextType.WORKFLOW, workflow__uuid=query["workflowId"]
+                organization=organization, context_type=ContextType.WORKFLOW,
+                workflow=workflow_pk(organization, query["workflowId"]),
             )
         return Q(session=Subquery(sessions.order_by().values("pk")[:1]))
 
