@@ -56,6 +56,9 @@ FLOWDESK_SOCKET_ALLOWED_ORIGINS = env_list("FLOWDESK_SOCKET_ALLOWED_ORIGINS", ["
 if FLOWDESK_SOCKET_ALLOWED_ORIGINS == ["*"]:
     FLOWDESK_SOCKET_ALLOWED_ORIGINS = "*"
 
+# An event stream (SSE) sends a comment this often when nothing changed, so proxies keep it open.
+FLOWDESK_SSE_HEARTBEAT_SECONDS = env_int("FLOWDESK_SSE_HEARTBEAT_SECONDS", 15, minimum=1, maximum=300)
+
 INSTALLED_APPS = [
     "flowdesk",
     "django.contrib.admin",

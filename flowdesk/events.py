@@ -66,6 +66,7 @@ def publish(event_type, *, channel, organization_id, render):
 
     ``render()`` returns the object's body; it runs after the commit, once per transaction and
     channel, however many times the object changed in it. Outside a transaction it runs at once.
+    ``organization_id`` may be a callable too, when finding it costs a query.
     """
     pending = _pending_for_connection()
     key = (event_type, channel)
@@ -82,7 +83,8 @@ def publish(event_type, *, channel, organization_id, render):
             return
         if data is None:
             return  # the object is gone again
-        dispatch(Event(type=event_type, channel=channel, organization_id=organization_id, data=data))
+        organization = organization_id() if callable(organization_id) else organization_id
+        dispatch(Event(type=event_type, channel=channel, organization_id=organization, data=data))
 
     if connection.in_atomic_block:
         pending[key] = send

@@ -138,6 +138,9 @@ class LiveFlowSession(TimestampedModel):
     current_step = models.ForeignKey(
         "LiveFlowSessionStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Raised by every change to the session or its recorded steps (flows/live.py): the event
+    # stream's ids, which a reconnecting client's Last-Event-ID is compared with.
+    revision = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 
     objects = LiveFlowSessionQuerySet.as_manager()
 
@@ -159,6 +162,13 @@ class LiveFlowSession(TimestampedModel):
 
     def __str__(self):
         return str(self.id)
+
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        # The status as read, so that a save can tell webhooks when it changed (flows/live.py).
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._loaded_status = instance.__dict__.get("status")
+        return instance
 
 
 class LiveFlowSessionStep(TimestampedModel):

@@ -30,3 +30,14 @@ class ORJSONRenderer(BaseRenderer):
         if data is None:
             return b""
         return dumps(data)
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets a client that accepts only `text/event-stream` reach a streaming view (errors stay JSON)."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return dumps(data)

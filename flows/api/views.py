@@ -10,9 +10,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api.errors import LIVE_FLOWS, Conflict
-from accounts.api.renderers import json_response
+from accounts.api.errors import LIVE_FLOWS, BadRequest, Conflict, ErrorItem
+from accounts.api.renderers import EventStreamRenderer, ORJSONRenderer, json_response
 from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
+from flowdesk.sse import event_stream_response, state_stream
+from flows import live
 from flows.api.serializers import (
     FlowSerializer,
     FlowVersionSerializer,
@@ -293,6 +295,33 @@ class LiveFlowSessionViewSet(
         except SessionStateError as exc:
             raise Conflict(str(exc)) from None
         return Response(data)
+
+    @extend_schema(
+        responses={(200, "text/event-stream"): OpenApiResponse(
+            {"type": "string"},
+            description="Server-Sent Events: `id:` the session's revision (it grows with every change), `data:` "
+                        "the LiveFlowSessionRead; the current state first, then every change; ends after a "
+                        "terminal status (FINISHED, FAILED, CANCELLED). A comment every 15 s keeps it open.",
+        )},
+        parameters=[OpenApiParameter(
+            "Last-Event-ID", str, OpenApiParameter.HEADER,
+            description="The last `id:` the client got: a state it already has is not sent again.",
+        )],
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[ORJSONRenderer, EventStreamRenderer])
+    def events(self, request, *args, **kwargs):
+        """The session as it changes, as Server-Sent Events (served on ASGI: see the README)."""
+        session = self.get_object()
+        raw = request.headers.get("Last-Event-ID", "").strip()
+        if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
+            raise BadRequest("Last-Event-ID must be an event id this stream sent.",
+                             [ErrorItem(("header", "Last-Event-ID"), "Not an event id of this stream.")])
+        pk = session.pk
+        stream = state_stream(
+            live.channel(pk), lambda: live.state(pk), last_event_id=int(raw) if raw else None,
+            done=lambda data: data["status"] in live.TERMINAL,
+        )
+        return event_stream_response(stream)
 
     @extend_schema(request=None, responses=LiveFlowSessionSerializer)
     @action(detail=True, methods=["post"])

@@ -22,6 +22,7 @@ from accounts.importing import (
     serializer_errors,
     sync_rows,
 )
+from flows import live
 from flows.models import (
     Flow,
     FlowVersion,
@@ -459,13 +460,19 @@ class Command(ImportCommand):
             live_flow.current_version_id = batch[-1][1]["flow_version"]["id"]
             live_flow.save(update_fields=["current_version"])
 
-        outcomes = []
+        outcomes, updated = [], []
         for _, session in batch:
             pk = session["id"]
             if pk in created_sessions:
                 outcomes.append(CREATED)
             elif pk in changed_sessions or session["flow_version"]["id"] in changed_versions:
                 outcomes.append(UPDATED)
+                updated.append(pk)
             else:
                 outcomes.append(UNCHANGED)
+        if updated:
+            # COPY and bulk updates send no signals: a watched session's stream hears it here.
+            live.changed(updated)
+            for pk in updated:
+                live.published(pk)
         return outcomes

@@ -1,0 +1,56 @@
+"""Server-Sent Events from the one event source: the current state first, then every change.
+
+Served on ASGI (uvicorn), where a stream holds no worker: each open stream is a coroutine
+waiting on its channel, never a loop over the database.
+"""
+
+import asyncio
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import StreamingHttpResponse
+
+from flowdesk import events
+
+
+def frame(event_id, data):
+    return b"id: %d\ndata: %s\n\n" % (event_id, orjson.dumps(data))
+
+
+HEARTBEAT = b": heartbeat\n\n"
+
+
+async def state_stream(channel, load, last_event_id=None, done=lambda data: False):
+    """Frames of ``load()`` = (revision, data) whenever ``channel`` hears a change.
+
+    A revision at or below ``last_event_id`` (what the client already has) is not sent again;
+    the stream ends after a state for which ``done(data)`` is true, or when the object is gone.
+    """
+    sent = last_event_id if last_event_id is not None else -1
+    async with events.listen(channel) as queue:  # listening before reading: no change is missed
+        while True:
+            found = await sync_to_async(load)()
+            if found is None:
+                return
+            revision, data = found
+            if revision > sent:
+                yield frame(revision, data)
+                sent = revision
+            if done(data):
+                return
+            while True:
+                try:
+                    await asyncio.wait_for(queue.get(), settings.FLOWDESK_SSE_HEARTBEAT_SECONDS)
+                    break
+                except TimeoutError:
+                    yield HEARTBEAT
+            while not queue.empty():  # changes that came together are read as one state
+                queue.get_nowait()
+
+
+def event_stream_response(stream):
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
