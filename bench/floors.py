@@ -84,9 +84,10 @@ def live_flow_sessions(conn, live_flow_id, limit):
 
 
 CHAT_SESSIONS_SQL = f"""
-SELECT s.context_type, {TS.format(col="s.first_message_at")}, {TS.format(col="s.last_message_at")},
-       s.message_count, s.preview, s.session_id, s.workflow_id::text, w.name
+SELECT s.context_type, c.conversation_id, {TS.format(col="s.first_message_at")}, {TS.format(col="s.last_message_at")},
+       s.message_count, s.preview, s.session_id, w.uuid::text, w.name
 FROM chat_chatsession s LEFT JOIN chat_workflow w ON w.id = s.workflow_id
+     LEFT JOIN chat_conversation c ON c.id = s.conversation_id
 WHERE s.organization_id = %(org)s
 ORDER BY s.activity_at DESC, s.id DESC
 LIMIT %(limit)s OFFSET %(offset)s
@@ -98,9 +99,9 @@ def chat_sessions(conn, organization_id, limit, offset=0, request_id="req_floor"
         cursor.execute(CHAT_SESSIONS_SQL, {"org": organization_id, "limit": limit + 1, "offset": offset})
         rows = cursor.fetchall()
     items = [
-        {"contextType": ctx, "firstMessageAt": z(first), "lastMessageAt": z(last), "messageCount": count,
-         "preview": preview, "sessionId": sid, "workflowId": wid, "workflowName": wname}
-        for ctx, first, last, count, preview, sid, wid, wname in rows[:limit]
+        {"contextType": ctx, "conversationId": conversation, "firstMessageAt": z(first), "lastMessageAt": z(last),
+         "messageCount": count, "preview": preview, "sessionId": sid, "workflowId": wid, "workflowName": wname}
+        for ctx, conversation, first, last, count, preview, sid, wid, wname in rows[:limit]
     ]
     return orjson.dumps({"code": 200, "data": {"hasMore": len(rows) > limit, "items": items, "limit": limit,
                                                "offset": offset}, "message": "success", "requestId": request_id})

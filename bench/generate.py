@@ -158,14 +158,18 @@ def generate_chat(conn, organization_id, sessions=1_000_000, messages_per_sessio
     with conn.cursor() as cursor:
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table(ChatSession)}")
         first_pk = cursor.fetchone()[0] + 1
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table(Workflow)}")
+        first_workflow_pk = cursor.fetchone()[0] + 1
     org_tag = sum(organization_id.encode()) % 4096
 
     def workflow_id(n):
-        return det_uuid(seed, 3 + org_tag * 16, n)
+        # Flowdesk's own key; the API's workflowId is the uuid beside it (unique per organization).
+        return first_workflow_pk + n
 
     written = copy_rows(
-        conn, Workflow, ["id", "organization_id", "name", "created_at"],
-        ((workflow_id(n), organization_id, f"Workflow {n}", BASE_TIME) for n in range(workflows)),
+        conn, Workflow, ["id", "uuid", "organization_id", "name", "created_at"],
+        ((workflow_id(n), det_uuid(seed, 3 + org_tag * 16, n), organization_id, f"Workflow {n}", BASE_TIME)
+         for n in range(workflows)),
     )
 
     def session_times(n):
@@ -213,6 +217,10 @@ def generate_chat(conn, organization_id, sessions=1_000_000, messages_per_sessio
         cursor.execute(
             f"SELECT setval(pg_get_serial_sequence('{table(ChatSession)}', 'id'), "
             f"(SELECT MAX(id) FROM {table(ChatSession)}))"
+        )
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table(Workflow)}', 'id'), "
+            f"(SELECT MAX(id) FROM {table(Workflow)}))"
         )
     return written
 
