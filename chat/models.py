@@ -232,3 +232,44 @@ class ChatMessage(models.Model):
             result = super().delete(*args, **kwargs)
             sessions.refresh_summaries()
         return result
+
+
+class TurnStatus(models.TextChoices):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def new_turn_id():
+    return "turn_" + uuid.uuid4().hex
+
+
+class ChatTurn(models.Model):
+    """One turn of POST /stream: the user's message, the model's answer, and the events streamed."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_turn_id, editable=False)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="turns")
+    status = models.CharField(max_length=16, choices=TurnStatus.choices, default=TurnStatus.RUNNING)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.id
+
+
+class ChatTurnEvent(models.Model):
+    """A turn's events, numbered from 0, kept so that a client that reconnects gets them again."""
+
+    turn = models.ForeignKey(ChatTurn, on_delete=models.CASCADE, related_name="events")
+    index = models.PositiveIntegerField()
+    event = models.CharField(max_length=16)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["turn", "index"]
+        constraints = [models.UniqueConstraint(fields=["turn", "index"], name="chatturnevent_index_unique")]
+
+    def __str__(self):
+        return f"{self.turn_id} #{self.index} {self.event}"

@@ -9,9 +9,13 @@ from django.utils import timezone
 
 from accounts.api.errors import ApiError, ErrorItem
 from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow, preview_of
+from flowdesk import events
 
 UNSET = object()
 _SESSION_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+MESSAGE_CREATED = "chat.message_created"
 
 
 def new_session_id(now=None):
@@ -152,4 +156,19 @@ def post_message(
         sessions.update(**changes)
     message.session = session
     message.conversation = session.conversation
+    _published(message, organization)
     return message
+
+
+def _published(message, organization):
+    """Webhooks hear of the new message once the transaction commits, as history lists it."""
+    pk = message.pk
+
+    def render():
+        from chat.api.serializers import message_data
+
+        # session, its workflow, conversation: what message_data reads
+        found = ChatMessage.objects.select_related("session__workflow", "conversation").filter(pk=pk).first()
+        return None if found is None else message_data(found)
+
+    events.publish(MESSAGE_CREATED, channel=f"chat_message:{pk}", organization_id=organization.pk, render=render)

@@ -54,3 +54,28 @@ def event_stream_response(stream):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
+
+
+def named_frame(index, event, data):
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (index, event.encode(), orjson.dumps(data))
+
+
+async def log_stream(channel, load_after, after=-1, ends=()):
+    """Frames of a stored, numbered event log: those after ``after``, then each as it is added.
+
+    ``load_after(index)`` returns the stored (index, event, data) past ``index``; the stream ends
+    after an event whose name is in ``ends``.
+    """
+    async with events.listen(channel) as queue:
+        while True:
+            for index, event, data in await sync_to_async(load_after)(after):
+                yield named_frame(index, event, data)
+                after = index
+                if event in ends:
+                    return
+            while True:
+                try:
+                    await asyncio.wait_for(queue.get(), settings.FLOWDESK_SSE_HEARTBEAT_SECONDS)
+                    break
+                except TimeoutError:
+                    yield HEARTBEAT

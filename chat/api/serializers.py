@@ -653,3 +653,47 @@ def well_formed_chat_session(record):
     except _NotSure:
         return None
     return data
+
+
+class ChatStreamSerializer(StrictSerializerMixin, serializers.Serializer):
+    """POST /v1/ai/workflow/chat/stream: a new turn (`message` and where it goes), or the events of
+    a turn again (`turnId`, `lastEventIndex`) for a client that reconnects."""
+
+    message = StrictCharField(required=False, max_length=100_000, help_text="The user's message.")
+    conversationId = ConversationIdField(required=False, allow_null=True)
+    sessionId = SessionIdField(required=False, allow_null=True)
+    workflowId = StrictUUIDField(required=False, allow_null=True)
+    workflowName = StrictCharField(required=False, allow_null=True, max_length=200)
+    imageUrls = ImageUrlsField(required=False, allow_null=True)
+    turnId = StrictCharField(required=False, max_length=40, help_text="A turn this stream sent: its events again.")
+    lastEventIndex = StrictIntegerField(
+        required=False, min_value=-1, max_value=1_000_000, help_text="The last event index the client got."
+    )
+
+    def validate(self, attrs):
+        if attrs.get("turnId") is not None:
+            extra = sorted(set(attrs) - {"turnId", "lastEventIndex"})
+            if extra:
+                raise serializers.ValidationError({extra[0]: ["Not with turnId: a turn is resumed as it was."]})
+            return attrs
+        if "lastEventIndex" in attrs:
+            raise serializers.ValidationError({"lastEventIndex": ["Only with turnId."]})
+        if not attrs.get("message"):
+            raise serializers.ValidationError({"message": ["This field is required."]})
+        one_of_session_or_workflow(attrs, required=attrs.get("conversationId") is None)
+        if "workflowName" in attrs and attrs.get("workflowId") is None:
+            raise serializers.ValidationError({"workflowName": ["Only with workflowId."]})
+        return attrs
+
+    def turn_kwargs(self):
+        data = self.validated_data
+        kwargs = {
+            "content": data["message"],
+            "conversation_id": data.get("conversationId"),
+            "session_id": data.get("sessionId"),
+            "workflow_id": data.get("workflowId"),
+            "image_urls": data.get("imageUrls") or [],
+        }
+        if "workflowName" in data:
+            kwargs["workflow_name"] = data["workflowName"]
+        return kwargs

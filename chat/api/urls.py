@@ -9,5 +9,6 @@ router.register(r"v1/ai/workflow/chat/sessions", views.ChatSessionViewSet, basen
 urlpatterns = [
     re_path(r"^v1/ai/workflow/chat/history/?$", views.ChatHistoryView.as_view(), name="chat-history"),
     re_path(r"^v1/ai/workflow/chat/messages/?$", views.ChatMessageView.as_view(), name="chat-messages"),
+    re_path(r"^v1/ai/workflow/chat/stream/?$", views.ChatStreamView.as_view(), name="chat-stream"),
     *router.urls,
 ]

@@ -2,12 +2,13 @@ import re
 
 from django.db import connections, router
 from django.db.models import Q, Subquery
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
+from accounts.api.renderers import EventStreamRenderer, ORJSONRenderer
 from accounts.api.views import (
     FilterBackend,
     TenantScopedMixin,
@@ -15,6 +16,7 @@ from accounts.api.views import (
     query_validation_error,
     validate_query,
 )
+from chat import stream
 from chat.api.serializers import (
     MESSAGE_FIELDS,
     SESSION_ITEM_COLUMNS,
@@ -25,6 +27,7 @@ from chat.api.serializers import (
     ChatSessionItemSerializer,
     ChatSessionPageQuery,
     ChatSessionPageSerializer,
+    ChatStreamSerializer,
     envelope,
     message_data,
     session_item,
@@ -32,8 +35,9 @@ from chat.api.serializers import (
     session_item_text_row,
 )
 from chat.filters import ChatSessionFilterSet
-from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow
+from chat.models import ChatMessage, ChatSession, ChatTurn, ContextType, Conversation, Role, Workflow
 from chat.services import post_message
+from flowdesk.sse import event_stream_response, log_stream
 
 # The unfiltered page (nearly every list request) as one constant SQL string: what the ORM builds
 # from ChatSessionViewSet's queryset (the organization's sessions, the workflow LEFT JOINed, the
@@ -225,3 +229,37 @@ class ChatMessageView(WorkflowChatView, APIView):
             kwargs["sender_user_id"] = str(self.tenant.key.user_id)  # who sent it: the key's user
         message = post_message(self.tenant.organization, **kwargs)
         return self.envelope(message_data(message))
+
+
+STREAM_EVENTS = OpenApiResponse(
+    {"type": "string"},
+    description="Server-Sent Events, numbered from 0 (`id:`): `turn` {turnId, message} (the stored user "
+                "message), `token` {delta} (the next piece of the answer), `message` (the stored assistant "
+                "message), `done` {turnId, tokensUsed}, or `error` {message}. Errors before the stream starts "
+                "answer in the envelope's error body.",
+)
+
+
+class ChatStreamView(WorkflowChatView, APIView):
+    """POST /stream: a chat turn, the model's answer streamed as it is made (see chat/stream.py)."""
+
+    renderer_classes = [ORJSONRenderer, EventStreamRenderer]
+
+    @extend_schema(request=ChatStreamSerializer, responses={(200, "text/event-stream"): STREAM_EVENTS})
+    def post(self, request):
+        serializer = ChatStreamSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data.get("turnId") is not None:
+            turn = ChatTurn.objects.filter(pk=data["turnId"], session__organization=self.tenant.organization).first()
+            if turn is None:
+                raise ApiError(404, f"No turn {data['turnId']!r}.")
+            after = data.get("lastEventIndex", -1)
+        else:
+            turn = stream.start_turn(self.tenant.organization, str(self.tenant.key.user_id), **serializer.turn_kwargs())
+            stream.dispatch(turn)
+            after = -1
+        turn_id = turn.pk
+        return event_stream_response(
+            log_stream(stream.channel(turn_id), lambda index: stream.frames(turn_id, index), after, stream.ENDS)
+        )

@@ -1,0 +1,119 @@
+"""POST /v1/ai/workflow/chat/stream: one chat turn, its answer streamed as numbered events.
+
+The user's message is stored first; the model answers with the chat's history as context; the
+answer goes out in pieces as it is made, then the assistant message is stored with its
+tokensUsed (summary fields kept exact by post_message). Every event is stored with its index, so
+a client that reconnects with `turnId` and `lastEventIndex` gets what it missed and then the rest.
+
+Events (`event:` name, `id:` index, `data:` JSON):
+- `turn`: {turnId, message}: the stored user message, as history lists it;
+- `token`: {delta}: the next piece of the answer;
+- `message`: the stored assistant message, as history lists it;
+- `done`: {turnId, tokensUsed};
+- `error`: {message}: the model could not answer; nothing more comes.
+"""
+
+import logging
+import re
+import threading
+
+from django.conf import settings
+from django.db import connections, transaction
+
+from chat.models import ChatMessage, ChatTurn, ChatTurnEvent, Role, TurnStatus
+from chat.services import post_message
+from flowdesk import events
+
+logger = logging.getLogger("flowdesk.chat.stream")
+
+HISTORY = 20  # the latest messages the model sees
+ENDS = ("done", "error")
+
+
+def channel(turn_id):
+    return f"chat_turn:{turn_id}"
+
+
+def _message(pk):
+    from chat.api.serializers import message_data
+
+    # session, its workflow, conversation: what message_data reads
+    return message_data(ChatMessage.objects.select_related("session__workflow", "conversation").get(pk=pk))
+
+
+def _emit(turn, index, event, data):
+    ChatTurnEvent.objects.create(turn=turn, index=index, event=event, data=data)
+    events.publish("chat.turn_event", channel=channel(turn.pk), organization_id=turn.session.organization_id,
+                   render=lambda: {"index": index})
+
+
+def start_turn(organization, user_id, *, content, **where):
+    """Store the user's message and open the turn; returns the turn (its events start with `turn`)."""
+    with transaction.atomic():
+        message = post_message(organization, role=Role.USER, content=content, sender_user_id=user_id, **where)
+        turn = ChatTurn.objects.create(session=message.session)
+        _emit(turn, 0, "turn", {"turnId": turn.pk, "message": _message(message.pk)})
+    return turn
+
+
+def dispatch(turn):
+    """Run the turn: inline where the live-flow runner is (tests), else in a thread of this process."""
+    if settings.LIVE_FLOW_RUNNER == "eager":
+        run_turn(turn.pk)
+    else:
+        threading.Thread(target=_run_in_thread, args=(turn.pk,), name=f"chat-{turn.pk}", daemon=True).start()
+
+
+def _run_in_thread(turn_id):
+    try:
+        run_turn(turn_id)
+    except Exception:
+        logger.exception("Chat turn %s stopped on an error", turn_id)
+    finally:
+        connections.close_all()
+
+
+def history(session):
+    """The chat's latest messages as model messages, oldest first."""
+    rows = list(
+        ChatMessage.objects.filter(session=session).order_by("-created_at", "-id").values_list("role", "content")[:HISTORY]
+    )
+    return [{"role": role, "content": content} for role, content in reversed(rows)]
+
+
+def pieces(text):
+    """The answer in the pieces it is streamed in: words with the space before them."""
+    return re.findall(r"\s*\S+", text) or ([text] if text else [])
+
+
+def run_turn(turn_id):
+    from flows.llm import ModelError, get_model
+
+    turn = ChatTurn.objects.select_related("session__workflow", "session__conversation").get(pk=turn_id)
+    session = turn.session
+    index = 1
+    try:
+        answer = get_model().complete(history(session))
+    except ModelError as exc:
+        _emit(turn, index, "error", {"message": f"The model could not answer: {exc}"})
+        ChatTurn.objects.filter(pk=turn.pk).update(status=TurnStatus.FAILED)
+        return
+    parts = pieces(answer)
+    for part in parts:
+        _emit(turn, index, "token", {"delta": part})
+        index += 1
+    where = (
+        {"workflow_id": session.workflow.uuid} if session.workflow_id else {"session_id": session.session_id}
+    )
+    with transaction.atomic():
+        message = post_message(session.organization, role=Role.ASSISTANT, content=answer, tokens_used=len(parts),
+                               **where)
+        _emit(turn, index, "message", _message(message.pk))
+        _emit(turn, index + 1, "done", {"turnId": turn.pk, "tokensUsed": len(parts)})
+        ChatTurn.objects.filter(pk=turn.pk).update(status=TurnStatus.DONE)
+
+
+def frames(turn_id, after):
+    """The stored events of the turn after index ``after``: (index, event, data)."""
+    return list(ChatTurnEvent.objects.filter(turn_id=turn_id, index__gt=after).order_by("index")
+                .values_list("index", "event", "data"))

@@ -1,0 +1,146 @@
+"""POST /v1/ai/workflow/chat/stream: a turn stored, its answer streamed as numbered events."""
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from chat.models import ChatMessage, ChatSession, ChatTurn, TurnStatus
+from flowdesk import events
+from flows.llm import ModelError
+
+URL = "/v1/ai/workflow/chat/stream"
+
+
+class BrokenModel:
+    def complete(self, messages, **kwargs):
+        raise ModelError("the model server answered 503")
+
+
+@pytest.fixture(autouse=True)
+def eager(settings):
+    settings.LIVE_FLOW_RUNNER = "eager"  # the turn runs inside the request: its events are all there
+
+
+def streamed(response):
+    async def collect():
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(collect)().decode()
+
+
+def parse(text):
+    found = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if lines:
+            fields = dict(line.split(": ", 1) for line in lines)
+            found.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return found
+
+
+def post(client, body):
+    return client.post(URL, body, format="json", HTTP_ACCEPT="text/event-stream")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_stores_both_messages_and_streams_the_answer(tenant):
+    response = post(tenant.client, {"sessionId": "session_1718031200000_k3j9d2", "message": "How do loops work?"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    frames = parse(streamed(response))
+    assert [index for index, _, _ in frames] == list(range(len(frames)))
+    names = [event for _, event, _ in frames]
+    assert names[0] == "turn" and names[-2:] == ["message", "done"] and set(names[1:-2]) == {"token"}
+    answer = "".join(data["delta"] for _, event, data in frames if event == "token")
+    assert answer == "(offline model) Answer to: How do loops work?"
+
+    user, assistant = ChatMessage.objects.order_by("created_at", "id")
+    assert (user.role, user.content, user.sender_user_id) == ("user", "How do loops work?", str(tenant.user.pk))
+    assert (assistant.role, assistant.content, assistant.tokens_used) == ("assistant", answer, len(names) - 3)
+    turn_id = frames[0][2]["turnId"]
+    assert frames[-1][2] == {"turnId": turn_id, "tokensUsed": assistant.tokens_used}
+    history = tenant.client.get("/v1/ai/workflow/chat/history?sessionId=session_1718031200000_k3j9d2").json()["data"]
+    assert frames[0][2]["message"] == history[0]
+    assert frames[-2][2] == history[1]
+    session = ChatSession.objects.get()
+    assert (session.message_count, session.preview) == (2, "How do loops work?")
+    assert session.first_message_at == user.created_at and session.last_message_at == assistant.created_at
+    assert ChatTurn.objects.get(pk=turn_id).status == TurnStatus.DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_model_sees_the_chats_history(tenant, settings):
+    seen = []
+
+    class Recording:
+        def complete(self, messages, **kwargs):
+            seen.append(messages)
+            return "ok"
+
+    settings.LIVE_FLOW_LLM_BACKEND = f"{__name__}.RECORDING"
+    globals()["RECORDING"] = Recording
+    where = {"workflowId": "7d4f0a8e-3c51-4b7a-9a0e-1f2b3c4d5e6f"}
+    streamed(post(tenant.client, {**where, "message": "first"}))
+    streamed(post(tenant.client, {**where, "message": "second"}))
+    assert seen[-1] == [
+        {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "second"},
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_that_reconnects_gets_the_rest_of_the_turn(tenant, other_tenant):
+    frames = parse(streamed(post(tenant.client, {"sessionId": "session_1_a", "message": "hello there"})))
+    turn_id = frames[0][2]["turnId"]
+    again = parse(streamed(post(tenant.client, {"turnId": turn_id, "lastEventIndex": 1})))
+    assert again == frames[2:]
+    response = other_tenant.client.post(URL, {"turnId": turn_id, "lastEventIndex": 1}, format="json")
+    assert response.status_code == 404
+    assert response.json()["message"] == f"No turn {turn_id!r}."
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"sessionId": "session_1_a"}, "message"),
+        ({"message": "hi"}, "sessionId"),
+        ({"message": "hi", "sessionId": "session_1_a", "workflowId": "7d4f0a8e-3c51-4b7a-9a0e-1f2b3c4d5e6f"}, "workflowId"),
+        ({"turnId": "turn_x", "message": "hi"}, "message"),
+        ({"message": "hi", "sessionId": "session_1_a", "lastEventIndex": 3}, "lastEventIndex"),
+    ],
+)
+def test_bad_bodies_are_400_in_the_envelope_and_write_nothing(tenant, body, field):
+    response = tenant.client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["details"][0]["field"] == field
+    assert response.json()["requestId"] == response["X-Request-Id"]
+    assert not ChatMessage.objects.exists() and not ChatTurn.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_error_is_an_error_event_and_no_answer(tenant, settings):
+    settings.LIVE_FLOW_LLM_BACKEND = f"{__name__}.BrokenModel"
+    frames = parse(streamed(post(tenant.client, {"sessionId": "session_1_a", "message": "hello"})))
+    assert [event for _, event, _ in frames] == ["turn", "error"]
+    assert frames[1][2] == {"message": "The model could not answer: the model server answered 503"}
+    assert list(ChatMessage.objects.values_list("role", flat=True)) == ["user"]
+    assert ChatTurn.objects.get().status == TurnStatus.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_stored_message_is_published_for_webhooks(tenant):
+    heard = []
+    events.register_outlet(heard.append)
+    try:
+        streamed(post(tenant.client, {"sessionId": "session_1_a", "message": "hello"}))
+        tenant.client.post("/v1/ai/workflow/chat/messages",
+                           {"sessionId": "session_1_a", "role": "user", "content": "and one more"}, format="json")
+    finally:
+        events._outlets.remove(heard.append)
+    created = [event for event in heard if event.type == "chat.message_created"]
+    assert [event.data["content"] for event in created] == [
+        "hello", "(offline model) Answer to: hello", "and one more",
+    ]
+    assert all(event.organization_id == tenant.organization.pk for event in created)
