@@ -49,6 +49,20 @@ async def state_stream(channel, load, last_event_id=None, done=lambda data: Fals
                 queue.get_nowait()
 
 
+def served_on_asgi(request):
+    """Whether this request came through ASGI: under WSGI a stream would hold its worker."""
+    from django.core.handlers.asgi import ASGIRequest
+
+    return isinstance(getattr(request, "_request", request), ASGIRequest)
+
+
+def state_snapshot(load, last_event_id=None):
+    """Under WSGI: the current state as one frame (if the client lacks it), then the end."""
+    found = load()
+    if found is not None and (last_event_id is None or found[0] > last_event_id):
+        yield frame(*found)
+
+
 def event_stream_response(stream):
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

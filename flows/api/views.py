@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from accounts.api.errors import LIVE_FLOWS, BadRequest, Conflict, ErrorItem
 from accounts.api.renderers import EventStreamRenderer, ORJSONRenderer, json_response
 from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
-from flowdesk.sse import event_stream_response, state_stream
+from flowdesk.sse import event_stream_response, served_on_asgi, state_snapshot, state_stream
 from flows import live
 from flows.api.serializers import (
     FlowSerializer,
@@ -316,9 +316,12 @@ class LiveFlowSessionViewSet(
         if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
             raise BadRequest("Last-Event-ID must be an event id this stream sent.",
                              [ErrorItem(("header", "Last-Event-ID"), "Not an event id of this stream.")])
-        pk = session.pk
+        pk, last_event_id = session.pk, int(raw) if raw else None
+        if not served_on_asgi(request):
+            # A WSGI worker cannot wait on events: the current state, then the end (follow on ASGI).
+            return event_stream_response(state_snapshot(lambda: live.state(pk), last_event_id))
         stream = state_stream(
-            live.channel(pk), lambda: live.state(pk), last_event_id=int(raw) if raw else None,
+            live.channel(pk), lambda: live.state(pk), last_event_id=last_event_id,
             done=lambda data: data["status"] in live.TERMINAL,
         )
         return event_stream_response(stream)

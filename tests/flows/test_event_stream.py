@@ -5,7 +5,6 @@ import json
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from flowdesk import events
@@ -27,12 +26,8 @@ def frames(text):
 
 
 def streamed(response):
-    """The whole body of a finite stream (the test client hands the async iterator as it is)."""
-
-    async def collect():
-        return b"".join([chunk async for chunk in response.streaming_content])
-
-    return async_to_sync(collect)()
+    """The whole body of a finite stream."""
+    return b"".join(response.streaming_content)
 
 
 def url(session):
@@ -61,6 +56,13 @@ def test_last_event_id_of_the_current_state_repeats_nothing(tenant, finished):
     assert streamed(response) == b""
     response = tenant.client.get(url(finished), HTTP_LAST_EVENT_ID=str(revision - 1))
     assert len(frames(streamed(response).decode())) == 1
+
+
+def test_under_wsgi_a_running_session_is_one_snapshot(tenant):
+    # gunicorn's workers cannot wait on events: the state now, and the end (the README says so).
+    session = make_session(make_live_flow(tenant.organization), status=SessionStatus.RUNNING)
+    ((_, data),) = frames(streamed(tenant.client.get(url(session))).decode())
+    assert data["status"] == "RUNNING"
 
 
 def test_another_tenants_session_is_a_404(other_tenant, finished):
