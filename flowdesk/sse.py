@@ -93,3 +93,16 @@ async def log_stream(channel, load_after, after=-1, ends=()):
                     break
                 except TimeoutError:
                     yield HEARTBEAT
+
+
+def event_schema(data_description):
+    """OpenAPI for one Server-Sent Event of a stream (what a client parses out of each frame)."""
+    return {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "The event's number in its stream."},
+            "event": {"type": "string", "description": "The event's name (`message` where none is sent)."},
+            "data": {"type": "string", "description": data_description},
+        },
+        "required": ["data"],
+    }

@@ -37,7 +37,7 @@ from chat.api.serializers import (
 from chat.filters import ChatSessionFilterSet
 from chat.models import ChatMessage, ChatSession, ChatTurn, ContextType, Conversation, Role, Workflow
 from chat.services import post_message
-from flowdesk.sse import event_stream_response, log_stream
+from flowdesk.sse import event_schema, event_stream_response, log_stream
 
 # The unfiltered page (nearly every list request) as one constant SQL string: what the ORM builds
 # from ChatSessionViewSet's queryset (the organization's sessions, the workflow LEFT JOINed, the
@@ -232,7 +232,7 @@ class ChatMessageView(WorkflowChatView, APIView):
 
 
 STREAM_EVENTS = OpenApiResponse(
-    {"type": "string"},
+    event_schema("JSON: the event's payload (see the description)."),
     description="Server-Sent Events, numbered from 0 (`id:`): `turn` {turnId, message} (the stored user "
                 "message), `token` {delta} (the next piece of the answer), `message` (the stored assistant "
                 "message), `done` {turnId, tokensUsed}, or `error` {message}. Errors before the stream starts "

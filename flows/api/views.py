@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from accounts.api.errors import LIVE_FLOWS, BadRequest, Conflict, ErrorItem
 from accounts.api.renderers import EventStreamRenderer, ORJSONRenderer, json_response
 from accounts.api.views import TenantScopedMixin, is_uuid, validate_query
-from flowdesk.sse import event_stream_response, served_on_asgi, state_snapshot, state_stream
+from flowdesk.sse import event_schema, event_stream_response, served_on_asgi, state_snapshot, state_stream
 from flows import live
 from flows.api.serializers import (
     FlowSerializer,
@@ -298,7 +298,7 @@ class LiveFlowSessionViewSet(
 
     @extend_schema(
         responses={(200, "text/event-stream"): OpenApiResponse(
-            {"type": "string"},
+            event_schema("JSON: the LiveFlowSessionRead."),
             description="Server-Sent Events: `id:` the session's revision (it grows with every change), `data:` "
                         "the LiveFlowSessionRead; the current state first, then every change; ends after a "
                         "terminal status (FINISHED, FAILED, CANCELLED). A comment every 15 s keeps it open.",
