@@ -258,3 +258,38 @@ def test_worker_killed_mid_step(transactional_db, tenant, broker, workers, death
         assert len(asked) == 2  # not asked a third time
     assert LiveFlowSession.objects.get(pk=session_id).status == final
     assert threading.active_count() < 100
+
+
+def test_a_workers_steps_reach_a_stream_served_by_a_web_process(transactional_db, tenant, broker, workers, monkeypatch):
+    from tests.flows.test_event_stream import Stream
+    from tests.served import Uvicorn
+    from tests.served import database_url as served_database_url
+
+    events_url = "redis://127.0.0.1:6379/0"
+    monkeypatch.setenv("REDIS_URL", events_url)  # the worker publishes its steps through Redis
+    live_flow, _ = make_triage_flow(tenant.organization)
+    web = Uvicorn(served_database_url(), REDIS_URL=events_url)
+    try:
+        with FakeChatServer(triage_answer) as model:
+            started = tenant.client.post(session_url(live_flow), {"inputs": {"message": "My invoice is wrong"}},
+                                         format="json").json()
+            stream = Stream(web, f"/live_flows/{live_flow.pk}/sessions/{started['id']}/events", tenant.raw_key)
+            try:
+                first_id, first = stream.next_frame()
+                assert first["status"] == "NEW"
+                worker = workers(model.base_url)
+                seen = [(first_id, first)]
+                while seen[-1][1]["status"] not in ("FINISHED", "FAILED"):
+                    frame = stream.next_frame()
+                    assert frame is not None, worker.output()
+                    seen.append(frame)
+                assert stream.next_block() is None  # the stream ended with the session
+            finally:
+                stream.close()
+        ids = [event_id for event_id, _ in seen]
+        assert ids == sorted(set(ids))
+        assert seen[-1][1]["status"] == "FINISHED"
+        assert seen[-1][1] == tenant.client.get(f"{session_url(live_flow)}{started['id']}/").json()
+        assert len(seen) > 2  # steps on the way, not only the first and the last state
+    finally:
+        web.stop()
