@@ -57,6 +57,11 @@ class TcpProxy:
     def stop(self):
         listener, self._listener = self._listener, None
         if listener is not None:
+            # close() alone would not wake a thread blocked in accept(): it would go on accepting.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []
@@ -72,6 +77,9 @@ class TcpProxy:
             try:
                 client, _ = listener.accept()
             except OSError:
+                return
+            if self._listener is not listener:  # stopped while this connection came in
+                client.close()
                 return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)

@@ -151,7 +151,7 @@ def test_create_api_key_refuses_a_workspace_of_another_org(db):
         ({"DEBUG": "maybe"}, "DEBUG must be one of"),
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL must be a postgres:// or sqlite:// URL"),
         ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
-        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 50 characters"),
         ({"ALLOWED_HOSTS": "a,,b"}, "ALLOWED_HOSTS must be a comma-separated list"),
     ],
 )

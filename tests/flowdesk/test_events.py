@@ -126,7 +126,7 @@ def test_redis_listener_hears_another_process(settings):
             await asyncio.sleep(0.2)  # subscribed before the other process publishes
             await asyncio.to_thread(
                 subprocess.run, [sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
-                env={**__import__("os").environ, "REDIS_URL": "redis://127.0.0.1:6379/0"},
+                env={**__import__("os").environ, "REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "sqlite://:memory:"},
             )
             return await asyncio.wait_for(queue.get(), 10)
 
