@@ -23,6 +23,7 @@ from webhooks.models import Delivery, DeliveryState
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/7"  # db 7: this suite's own
+QUEUE = f"webhook-tests-{uuid.uuid4().hex[:12]}"  # this run's own (see worker_app.py)
 
 
 @pytest.fixture
@@ -37,7 +38,6 @@ def broker(settings):
         client.ping()
     except redis.ConnectionError:
         pytest.skip("needs Redis on 127.0.0.1:6379")
-    client.flushdb()
 
     def forget():
         pools.reset()
@@ -45,13 +45,13 @@ def broker(settings):
         app.amqp._producer_pool = None
 
     settings.WEBHOOK_RUNNER = "celery"
-    saved = app.conf.broker_url
-    app.conf.broker_url = REDIS_URL
+    saved = app.conf.broker_url, app.conf.task_default_queue
+    app.conf.broker_url, app.conf.task_default_queue = REDIS_URL, QUEUE
     forget()
     yield app
     forget()
-    app.conf.broker_url = saved
-    client.flushdb()
+    app.conf.broker_url, app.conf.task_default_queue = saved
+    client.delete(QUEUE)
     client.close()
 
 
@@ -68,10 +68,11 @@ def worker(broker):
         "FLOWDESK_WEBHOOK_BACKOFF_SECONDS": "1",
         "FLOWDESK_WEBHOOK_MAX_ATTEMPTS": "3",
         "LOG_LEVEL": "WARNING",
+        "FLOWDESK_TEST_QUEUE": QUEUE,
     }
     env.pop("FLOWDESK_WEBHOOK_RUNNER", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
+        [sys.executable, "-m", "celery", "-A", "tests.webhooks.worker_app", "worker", "--pool=prefork", "--concurrency=1",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
          "--hostname", f"webhook-test-{uuid.uuid4().hex[:8]}@%h"],
         cwd=django_settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
