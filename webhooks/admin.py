@@ -185,6 +185,10 @@ class DeliveryAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     inlines = [DeliveryAttemptInline]
     actions = ["redeliver_selected"]
 
+    def get_queryset(self, request):
+        # endpoint, organization: shown on the delivery's page (the list joins them too)
+        return super().get_queryset(request).select_related("endpoint", "organization")
+
     @admin.display(description="body")
     def body_json(self, obj):
         try:
