@@ -59,23 +59,21 @@ def record_event(event):
         # Published from async code (a socket or stream handler): the ORM is not allowed on this thread.
         threading.Thread(target=_record_in_thread, args=(event,), name="webhook-record", daemon=True).start()
         return []
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(organization_id=event.organization_id, is_active=True)
-        .only("id", "organization_id", "events", "is_active")
-        if endpoint.wants(event.type)
-    ]
+    active = WebhookEndpoint.objects.filter(organization_id=event.organization_id, is_active=True).only(
+        "id", "organization_id", "events", "is_active"
+    )
+    endpoints = [endpoint for endpoint in retry_locked(lambda: list(active)) if endpoint.wants(event.type)]
     if not endpoints:
         return []
     body, now = event_body(event), timezone.now()
-    deliveries = Delivery.objects.bulk_create(
+    deliveries = retry_locked(lambda: Delivery.objects.bulk_create(
         Delivery(
             endpoint_id=endpoint.pk, organization_id=endpoint.organization_id, event_type=event.type,
             event_id=event.id, body=body, attempts_left=settings.WEBHOOK_MAX_ATTEMPTS, next_attempt_at=now,
             created_at=now, updated_at=now,
         )
         for endpoint in endpoints
-    )
+    ))
     ids = [delivery.pk for delivery in deliveries]
     from webhooks import runner
 
