@@ -72,6 +72,9 @@ def test_the_organization_filter_offers_only_the_staff_members_organizations(sta
 
 @pytest.mark.django_db
 def test_an_endpoint_made_in_the_admin_shows_its_secret_once(staff_client, tenant):
+    page = staff_client.get(admin_url(WebhookEndpoint, "add"))
+    assert page.status_code == 200
+    assert set(page.context["adminform"].form.fields) == {"name", "organization", "url", "events", "is_active"}
     response = staff_client.post(admin_url(WebhookEndpoint, "add"), {
         "name": "CRM", "organization": tenant.organization.pk, "url": URL,
         "events": ["live_flow_session.status_changed", "message_flow.updated"], "is_active": "on",
