@@ -166,7 +166,7 @@ def test_database_going_away_is_a_503_with_retry_after_then_recovers(served, ten
     proxy.stop()
     down = get_all()
     message = "The database is unavailable; try again shortly."
-    for family, (status, headers, body) in down.items():
+    for family, (_, headers, _body) in down.items():
         assert headers["Retry-After"] == "5", family
         assert headers["X-Request-Id"].startswith("req_"), family
     assert down["live_flows"][0] == 503 and json.loads(down["live_flows"][2]) == {"detail": message}
