@@ -21,6 +21,16 @@ def frame(event_id, data):
 HEARTBEAT = b": heartbeat\n\n"
 
 
+async def _next_change(queue):
+    """Waits for the channel's next event, yielding a heartbeat comment each quiet interval."""
+    while True:
+        try:
+            await asyncio.wait_for(queue.get(), settings.FLOWDESK_SSE_HEARTBEAT_SECONDS)
+            return
+        except TimeoutError:
+            yield HEARTBEAT
+
+
 async def state_stream(channel, load, last_event_id=None, done=lambda data: False):
     """Frames of ``load()`` = (revision, data) whenever ``channel`` hears a change.
 
@@ -39,12 +49,8 @@ async def state_stream(channel, load, last_event_id=None, done=lambda data: Fals
                 sent = revision
             if done(data):
                 return
-            while True:
-                try:
-                    await asyncio.wait_for(queue.get(), settings.FLOWDESK_SSE_HEARTBEAT_SECONDS)
-                    break
-                except TimeoutError:
-                    yield HEARTBEAT
+            async for heartbeat in _next_change(queue):
+                yield heartbeat
             while not queue.empty():  # changes that came together are read as one state
                 queue.get_nowait()
 
@@ -87,12 +93,8 @@ async def log_stream(channel, load_after, after=-1, ends=()):
                 after = index
                 if event in ends:
                     return
-            while True:
-                try:
-                    await asyncio.wait_for(queue.get(), settings.FLOWDESK_SSE_HEARTBEAT_SECONDS)
-                    break
-                except TimeoutError:
-                    yield HEARTBEAT
+            async for heartbeat in _next_change(queue):
+                yield heartbeat
 
 
 def event_schema(data_description):

@@ -3,18 +3,9 @@ from importlib import import_module
 from django.db import migrations, models
 
 # As in 0003: SQLite adds the column by rebuilding the table, which the cross-row triggers of 0002
-# would break, so they are dropped first and created again after.
-integrity = import_module("flows.migrations.0002_cross_row_integrity")
-
-
-def drop_sqlite_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        integrity.backwards(apps, schema_editor)
-
-
-def create_sqlite_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        integrity.forwards(apps, schema_editor)
+# would break, so they are dropped first and created again after (0003's own steps, reused).
+triggers = import_module("flows.migrations.0003_engine_attempts_and_lease")
+drop_sqlite_triggers, create_sqlite_triggers = triggers.drop_sqlite_triggers, triggers.create_sqlite_triggers
 
 
 class Migration(migrations.Migration):
