@@ -91,3 +91,14 @@ def _user_session_answers_match_the_vendors_schemas(monkeypatch):
         return response
 
     monkeypatch.setattr(Client, "request", checked_request)
+
+
+@pytest.fixture
+def heard():
+    """Every event published while the test runs (flowdesk/events.py), in order."""
+    from flowdesk import events
+
+    received = []
+    events.register_outlet(received.append)
+    yield received
+    events._outlets.remove(received.append)

@@ -163,3 +163,17 @@ def Uvicorn(database, **env):  # noqa: N802
          "--log-level", "warning"],
         database, **env,
     )
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_up(url=REDIS_URL):
+    """Whether Redis answers: the cross-process tests skip without it."""
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        return True
+    except Exception:
+        return False

@@ -10,16 +10,11 @@ import pytest
 from django.db import transaction
 
 from flowdesk import events
+from tests.served import redis_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def heard():
-    received = []
-    events.register_outlet(received.append)
-    yield received
-    events._outlets.remove(received.append)
 
 
 def publish(channel="thing:1", render=lambda: {"n": 1}, event_type="thing.updated"):
@@ -101,17 +96,8 @@ def test_local_listener_hears_events_published_in_another_thread(settings):
         events.reset_broker()
 
 
-def redis_available():
-    try:
-        import redis
 
-        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
-        return True
-    except Exception:
-        return False
-
-
-@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
 def test_redis_listener_hears_another_process(settings):
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
     events.reset_broker()

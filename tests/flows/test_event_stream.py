@@ -11,7 +11,7 @@ from flowdesk import events
 from flows import live
 from flows.models import LiveFlowSession, SessionStatus
 from tests.flows.factories import make_live_flow, make_session
-from tests.served import Uvicorn, database_url
+from tests.served import Uvicorn, database_url, redis_up
 
 
 def frames(text):
@@ -80,15 +80,6 @@ def test_a_bad_last_event_id_is_a_422(tenant, finished):
 
 
 # --- served on ASGI, changes made in another process ------------------------------------------------
-
-def redis_up():
-    try:
-        import redis
-
-        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
-        return True
-    except Exception:
-        return False
 
 
 REDIS = "redis://127.0.0.1:6379/0"

@@ -5,7 +5,6 @@ import json
 import pytest
 from django.core.management import call_command
 
-from flowdesk import events
 from messaging.models import MessageFlow
 from tests.messaging.conftest import make_flow, workspace_client
 
@@ -16,12 +15,6 @@ NEW_FLOW = {
 }
 
 
-@pytest.fixture
-def heard():
-    received = []
-    events.register_outlet(received.append)
-    yield received
-    events._outlets.remove(received.append)
 
 
 @pytest.mark.django_db(transaction=True)

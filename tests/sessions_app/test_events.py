@@ -4,18 +4,9 @@ import copy
 
 import pytest
 
-from flowdesk import events
 from sessions_app.models import UserSession
 
 from .conftest import FIXTURE, make_session, run_import, write_records
-
-
-@pytest.fixture
-def heard():
-    received = []
-    events.register_outlet(received.append)
-    yield received
-    events._outlets.remove(received.append)
 
 
 def updates(heard):

@@ -14,7 +14,7 @@ import pytest
 
 from sessions_app.models import UserSession
 from tests.conftest import make_tenant
-from tests.served import Uvicorn, database_url
+from tests.served import Uvicorn, database_url, redis_up
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 PATH = "/session/socket/connect/"
@@ -232,15 +232,6 @@ def test_a_disconnect_leaves_clients_and_the_others_hear_it(clients, tenant, ses
     assert clients.wait("a", "PushSessionDiff") == [{"op": "remove", "path": "/clients/1"}]
     assert UserSession.objects.get(pk=session.pk).clients == [a]
 
-
-def redis_up():
-    try:
-        import redis
-
-        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
-        return True
-    except Exception:
-        return False
 
 
 @pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379")
