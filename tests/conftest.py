@@ -68,6 +68,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _no_webhook_sender_outlives_its_test():
+    # A sender or sweep thread left running writes to the test database while the next test
+    # reads it (SQLite's shared in-memory cache then refuses that test's query as locked).
+    yield
+    from webhooks.runner import stop_embedded_runner
+
+    stop_embedded_runner()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     # Counters are keyed by API key id, and SQLite reuses ids after each test's rollback.
     from django.core.cache import cache

@@ -69,6 +69,8 @@ class EmbeddedRunner:
         self._order = itertools.count()
         self._jobs = queue.SimpleQueue()
         self.pid = os.getpid()
+        self._stopped = False
+        self._senders = senders
         # Daemon threads: a process may exit with attempts in flight; their rows stay pending, with
         # a lease that expires, and are sent again (by this process's successor, or anyone's sweep).
         for number in range(senders):
@@ -83,6 +85,14 @@ class EmbeddedRunner:
             heapq.heappush(self._heap, (time.monotonic() + max(delay, 0.0), next(self._order), delivery_id))
             self._cond.notify_all()
 
+    def stop(self):
+        """Let the threads end (what is scheduled stays pending in the database for the next runner)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        for _ in range(self._senders):
+            self._jobs.put(None)
+
     def wait_idle(self, timeout):
         """True once nothing is scheduled or being sent (tests; a graceful stop)."""
         with self._cond:
@@ -92,6 +102,8 @@ class EmbeddedRunner:
         next_sweep, overdue = time.monotonic(), 0  # the first look takes everything that is due
         while True:
             with self._cond:
+                if self._stopped:
+                    return
                 now = time.monotonic()
                 wake = min(next_sweep, self._heap[0][0] if self._heap else next_sweep)
                 if wake > now:
@@ -123,6 +135,8 @@ class EmbeddedRunner:
     def _send_loop(self):
         while True:
             delivery_id = self._jobs.get()
+            if delivery_id is None:
+                return  # stopped
             retry_in = None
             try:
                 # A retry's wait; or, not due yet or held by another process, when to look again.
@@ -150,3 +164,12 @@ def embedded_runner():
         if _embedded is None or _embedded.pid != os.getpid():
             _embedded = EmbeddedRunner(settings.WEBHOOK_SENDER_THREADS)
         return _embedded
+
+
+def stop_embedded_runner():
+    """Stop this process's embedded runner, if it has one (tests: no sender outlives its test)."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is not None:
+            _embedded.stop()
+        _embedded = None

@@ -106,7 +106,7 @@ def webhook_settings(settings):
 def settle(timeout=20):
     """Wait until the embedded runner has nothing scheduled or in flight."""
     if runner._embedded is not None:
-        assert runner._embedded.wait_idle(timeout), f"the webhook runner did not settle: {runner._embedded._heap} busy {runner._embedded._busy}"
+        assert runner._embedded.wait_idle(timeout), f"the webhook runner did not settle: {runner._embedded._heap} sending {runner._embedded._sending}"
 
 
 def endpoint_for(organization, url, events=("live_flow_session.status_changed",), **fields):
