@@ -5,14 +5,14 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.admin_utils import (
+from accounts.models import ApiKey, Membership, Organization, Workspace
+from flowdesk.admin import (
     OrganizationScopedAdmin,
     ScopedInlineMixin,
     ScopedRelatedFilter,
     member_organizations,
     subquery_count,
 )
-from accounts.models import ApiKey, Membership, Organization, Workspace
 
 User = get_user_model()
 

@@ -4,7 +4,15 @@ from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import truncatechars
 
-from accounts.admin_utils import (
+from chat.api.serializers import (
+    CONVERSATION_ID_MESSAGE,
+    CONVERSATION_ID_PATTERN,
+    SESSION_ID_MESSAGE,
+    SESSION_ID_PATTERN,
+    session_item,
+)
+from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Workflow
+from flowdesk.admin import (
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
@@ -16,15 +24,7 @@ from accounts.admin_utils import (
     single_scope,
     subquery_count,
 )
-from accounts.api.renderers import dumps
-from chat.api.serializers import (
-    CONVERSATION_ID_MESSAGE,
-    CONVERSATION_ID_PATTERN,
-    SESSION_ID_MESSAGE,
-    SESSION_ID_PATTERN,
-    session_item,
-)
-from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Workflow
+from flowdesk.api.renderers import dumps
 
 # How many messages a chat session's page lists (the latest, oldest first); all are in the
 # "Chat messages" list, filtered by session.

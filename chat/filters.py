@@ -1,8 +1,8 @@
 import django_filters
 from django.db.models import F
 
-from accounts.filters import UTCIsoDateTimeFilter
 from chat.models import ChatSession, ContextType
+from flowdesk.api.filters import UTCIsoDateTimeFilter
 
 
 class ChatSessionFilterSet(django_filters.FilterSet):

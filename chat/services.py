@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
-from accounts.api.errors import ApiError, ErrorItem
 from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow, preview_of
 from flowdesk import events
+from flowdesk.api.errors import ApiError, ErrorItem
 
 UNSET = object()
 _SESSION_ID_ALPHABET = string.ascii_lowercase + string.digits

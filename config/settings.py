@@ -81,7 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "accounts.middleware.RequestIdMiddleware",
+    "flowdesk.api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,7 +91,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
-    "accounts.middleware.ApiErrorMiddleware",
+    "flowdesk.api.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -175,18 +175,18 @@ AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
 AXES_ENABLE_ADMIN = not REDIS_URL
 # Behind N proxies that append to X-Forwarded-For, the client is the Nth address from the right.
 FLOWDESK_PROXY_COUNT = env_int("FLOWDESK_PROXY_COUNT", 0, minimum=0, maximum=10)
-AXES_CLIENT_IP_CALLABLE = "accounts.login_lockout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "flowdesk.admin.login_lockout.client_ip"
 
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["flowdesk.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["accounts.api.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["accounts.api.parsers.StrictJSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "accounts.api.parsers.ContentNegotiation",
+    "DEFAULT_RENDERER_CLASSES": ["flowdesk.api.renderers.ORJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["flowdesk.api.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "flowdesk.api.parsers.ContentNegotiation",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.FlowdeskAutoSchema",
+    "EXCEPTION_HANDLER": "flowdesk.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "flowdesk.api.schema.FlowdeskAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 

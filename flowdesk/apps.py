@@ -5,3 +5,11 @@ class FlowdeskConfig(AppConfig):
     # First in INSTALLED_APPS: its `runserver` (ASGI, sockets and streams) stands over staticfiles' one.
     name = "flowdesk"
     verbose_name = "Flowdesk"
+
+    def ready(self):
+        from flowdesk import devserver
+        from flowdesk.admin import login_lockout
+        from flowdesk.api import schema  # noqa: F401 - registers the OpenAPI extension for API keys
+
+        devserver.install()
+        login_lockout.connect_signals()

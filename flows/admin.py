@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from accounts.admin_utils import (
+from flowdesk.admin import (
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,

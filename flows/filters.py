@@ -1,6 +1,6 @@
 import django_filters
 
-from accounts.filters import UTCIsoDateTimeFilter
+from flowdesk.api.filters import UTCIsoDateTimeFilter
 from flows.models import LiveFlowSession, SessionStatus
 
 

@@ -2,7 +2,8 @@ from django import forms
 from django.contrib import admin
 
 from accounts.admin import WorkspaceAdmin
-from accounts.admin_utils import (
+from accounts.models import Workspace
+from flowdesk.admin import (
     OrganizationScopedAdmin,
     ScopedInlineMixin,
     ScopedRelatedFilter,
@@ -13,7 +14,6 @@ from accounts.admin_utils import (
     single_scope,
     subquery_count,
 )
-from accounts.models import Workspace
 from messaging import services
 from messaging.api.serializers import MessageFlowSettingsField, message_flow_data
 from messaging.api.views import agent_in, vendor_now

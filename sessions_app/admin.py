@@ -5,7 +5,8 @@ from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import truncatechars
 from django.utils import timezone
 
-from accounts.admin_utils import (
+from accounts.models import Membership
+from flowdesk.admin import (
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
@@ -18,7 +19,6 @@ from accounts.admin_utils import (
     single_scope,
     subquery_count,
 )
-from accounts.models import Membership
 from sessions_app import services
 from sessions_app.api.serializers import (
     DialogueContentField,

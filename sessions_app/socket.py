@@ -24,8 +24,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework import exceptions
 
-from accounts.authentication import ApiKeyAuthentication
 from flowdesk import events
+from flowdesk.api.authentication import ApiKeyAuthentication
 from sessions_app import services
 
 logger = logging.getLogger("flowdesk.sessions.socket")
@@ -79,7 +79,7 @@ def _apply_patch(user_id, pk, patch):
     """The session after ``patch``, stored; (before, patched, after) or raises ValueError with the reason."""
     from rest_framework.serializers import ValidationError
 
-    from accounts.api.errors import flatten_validation
+    from flowdesk.api.errors import flatten_validation
     from sessions_app.api.updates import apply_update
     from sessions_app.models import UserSession
 

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
-from accounts.api.errors import USER_SESSIONS, family_for_path
+from flowdesk.api.errors import USER_SESSIONS, family_for_path
 
 SCHEMAS = Path(__file__).resolve().parent / "sessions_app" / "schemas"
 

@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin_utils import (
+from flowdesk.admin import (
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,

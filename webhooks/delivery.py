@@ -23,7 +23,7 @@ from django.db import OperationalError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.api.renderers import dumps
+from flowdesk.api.renderers import dumps
 from webhooks.event_types import EVENT_TYPES
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryState, WebhookEndpoint
 from webhooks.targets import post

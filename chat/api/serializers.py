@@ -13,10 +13,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from accounts.api.fields import IsoZDateTimeField, StrictCharField, StrictIntegerField, iso_z
-from accounts.api.views import StrictSerializerMixin
-from accounts.fastcheck import EARLIEST, LATEST, NotSure, choice, text, when
 from chat.models import ContextType, Role, RunStatus
+from flowdesk.api.fields import IsoZDateTimeField, StrictCharField, StrictIntegerField, iso_z
+from flowdesk.api.views import StrictSerializerMixin
+from flowdesk.importing.fastcheck import EARLIEST, LATEST, NotSure, choice, text, when
 
 # Client-generated ids such as session_1234567890_abc; kept URL-safe so DELETE can name them.
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")

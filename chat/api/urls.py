@@ -1,7 +1,7 @@
 from django.urls import re_path
 
-from accounts.api.routers import OptionalSlashRouter
 from chat.api import views
+from flowdesk.api.routers import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register(r"v1/ai/workflow/chat/sessions", views.ChatSessionViewSet, basename="chat-session")

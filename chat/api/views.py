@@ -7,15 +7,6 @@ from rest_framework import viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
-from accounts.api.renderers import EventStreamRenderer, ORJSONRenderer
-from accounts.api.views import (
-    FilterBackend,
-    TenantScopedMixin,
-    is_uuid,
-    query_validation_error,
-    validate_query,
-)
 from chat import stream
 from chat.api.serializers import (
     MESSAGE_FIELDS,
@@ -37,6 +28,15 @@ from chat.api.serializers import (
 from chat.filters import ChatSessionFilterSet
 from chat.models import ChatMessage, ChatSession, ChatTurn, ContextType, Conversation, Role, Workflow
 from chat.services import post_message
+from flowdesk.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
+from flowdesk.api.renderers import EventStreamRenderer, ORJSONRenderer
+from flowdesk.api.views import (
+    FilterBackend,
+    TenantScopedMixin,
+    is_uuid,
+    query_validation_error,
+    validate_query,
+)
 from flowdesk.sse import event_schema, event_stream_response, log_stream
 
 # The unfiltered page (nearly every list request) as one constant SQL string: what the ORM builds

@@ -11,8 +11,8 @@ from operator import attrgetter
 import orjson
 from rest_framework import serializers
 
-from accounts.api.fields import IsoZDateTimeField, JSONObjectField, StrictCharField, iso_z
-from accounts.api.serializers import StrictModelSerializer
+from flowdesk.api.fields import IsoZDateTimeField, JSONObjectField, StrictCharField, iso_z
+from flowdesk.api.serializers import StrictModelSerializer
 from flows.models import (
     Flow,
     FlowVersion,

@@ -14,8 +14,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
 
-from accounts.api.fields import iso_z
-from accounts.api.renderers import dumps
+from flowdesk.api.fields import iso_z
+from flowdesk.api.renderers import dumps
 from flows.api.serializers import (
     RECORDED_COLUMNS,
     SESSION_COLUMNS,

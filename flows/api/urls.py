@@ -1,4 +1,4 @@
-from accounts.api.routers import OptionalSlashRouter
+from flowdesk.api.routers import OptionalSlashRouter
 from flows.api import views
 
 router = OptionalSlashRouter()

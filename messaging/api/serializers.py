@@ -12,7 +12,7 @@ import orjson
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.fields import (
+from flowdesk.api.fields import (
     IsoZDateTimeField,
     JSONObjectField,
     StrictBooleanField,
@@ -21,8 +21,8 @@ from accounts.api.fields import (
     has_nul,
     iso_z,
 )
-from accounts.api.views import StrictSerializerMixin
-from accounts.fastcheck import NotSure, choice, text, when
+from flowdesk.api.views import StrictSerializerMixin
+from flowdesk.importing.fastcheck import NotSure, choice, text, when
 from messaging.models import DEFAULT_SETTINGS, Direction, MessageChannel
 
 # The settings sub-keys the vendor documents; each, where present, is an object (or null).

@@ -7,8 +7,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.api.errors import MESSAGE_FLOWS
-from accounts.api.views import TenantScopedMixin, validate_query
+from flowdesk.api.errors import MESSAGE_FLOWS
+from flowdesk.api.views import TenantScopedMixin, validate_query
 from messaging import services
 from messaging.api.serializers import (
     MessageFlowDetailSerializer,

@@ -17,15 +17,15 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from rest_framework import serializers
 
-from accounts import fastcheck
-from accounts.api.fields import (
+from flowdesk.api.fields import (
     IsoZDateTimeField,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
     iso_z,
 )
-from accounts.api.views import StrictSerializerMixin
+from flowdesk.api.views import StrictSerializerMixin
+from flowdesk.importing import fastcheck
 from sessions_app.models import AudioClip, ContentType, DialogueItem, ResponseMode
 
 # JavaScript clients read numbers as doubles: integers beyond this lose precision (and beyond

@@ -1,4 +1,4 @@
-from accounts.api.routers import OptionalSlashRouter
+from flowdesk.api.routers import OptionalSlashRouter
 from sessions_app.api import views
 
 router = OptionalSlashRouter()

@@ -6,8 +6,8 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api.errors import USER_SESSIONS
-from accounts.api.views import TenantScopedMixin, validate_query
+from flowdesk.api.errors import USER_SESSIONS
+from flowdesk.api.views import TenantScopedMixin, validate_query
 from sessions_app import services
 from sessions_app.api import schema  # noqa: F401 - registers the OpenAPI field extensions
 from sessions_app.api.serializers import (

@@ -219,7 +219,7 @@ def test_key_query_reads_the_tenant_headers_too(tenant, other_tenant, django_ass
 
 
 def test_authenticated_key_carries_full_rows(tenant, rf):
-    from accounts.authentication import ApiKeyAuthentication
+    from flowdesk.api.authentication import ApiKeyAuthentication
 
     request = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {tenant.raw_key}", HTTP_X_WORKSPACE_ID=tenant.workspace.pk)
     user, key = ApiKeyAuthentication().authenticate(request)
@@ -235,8 +235,8 @@ def test_filter_backend_skips_the_filterset_only_when_no_parameter_names_a_filte
     import django_filters
     from rest_framework.request import Request
 
-    from accounts.api.views import FilterBackend
     from chat.filters import ChatSessionFilterSet
+    from flowdesk.api.views import FilterBackend
 
     class AlwaysFilters(ChatSessionFilterSet):
         def filter_queryset(self, queryset):

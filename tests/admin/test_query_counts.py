@@ -71,7 +71,7 @@ def test_no_count_scans_the_whole_table(admin_client_, mine):
 
 
 def test_a_capped_count_says_more_than(admin_client_, mine, monkeypatch):
-    from accounts.admin_utils import LargeTablePaginator
+    from flowdesk.admin import LargeTablePaginator
 
     monkeypatch.setattr(LargeTablePaginator, "cap", 3)
     grow(mine, 4)
@@ -84,7 +84,7 @@ def test_a_capped_count_says_more_than(admin_client_, mine, monkeypatch):
 
 @pytest.mark.postgres
 def test_an_unfiltered_big_list_shows_the_planners_estimate(admin_client_, mine, monkeypatch):
-    from accounts.admin_utils import LargeTablePaginator
+    from flowdesk.admin import LargeTablePaginator
 
     monkeypatch.setattr(LargeTablePaginator, "cap", 3)
     grow(mine, 4)

@@ -65,7 +65,7 @@ QUERIES = [
 
 @pytest.mark.parametrize("query", QUERIES)
 def test_page_query_is_what_the_serializer_validates(query):
-    from accounts.api.views import validate_query
+    from flowdesk.api.views import validate_query
 
     request = Request(APIRequestFactory().get(f"{LIST_URL}?{query}"))
     try:
@@ -92,7 +92,7 @@ def test_page_query_is_what_the_serializer_validates(query):
     ],
 )
 def test_fast_timestamps_are_iso_z(value):
-    from accounts.api.fields import iso_z
+    from flowdesk.api.fields import iso_z
 
     assert _iso_z(value) == iso_z(value)
 
@@ -114,8 +114,8 @@ def test_fast_timestamps_are_iso_z(value):
 def test_timestamps_formatted_by_postgresql_are_iso_z(value):
     from django.db import connection
 
-    from accounts.api.fields import iso_z
     from chat.api.serializers import _utc_text_z
+    from flowdesk.api.fields import iso_z
 
     with connection.cursor() as cursor:
         cursor.execute("""SELECT to_char(%s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')""", [value])

@@ -4,7 +4,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from accounts.api.fields import iso_z
+from flowdesk.api.fields import iso_z
 from flows.models import (
     Flow,
     FlowVersion,

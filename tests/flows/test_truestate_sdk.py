@@ -8,7 +8,7 @@ import pytest
 import requests
 from truestate.client import Client
 
-from accounts.api.fields import iso_z
+from flowdesk.api.fields import iso_z
 from flows.api import streaming
 from flows.models import Flow, FlowVersion, LiveFlow, LiveFlowSession, SessionStatus
 

@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.api.fields import parse_iso
 from accounts.models import ApiKey, Membership, Organization
+from flowdesk.api.fields import parse_iso
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 from tests.conftest import key_client
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.api.errors import USER_SESSIONS, ApiError, error_response
-from accounts.throttling import parse_rate
+from flowdesk.api.errors import USER_SESSIONS, ApiError, error_response
+from flowdesk.api.throttling import parse_rate
 from sessions_app.models import UserSession
 from tests.conftest import key_client
 
@@ -185,7 +185,7 @@ def test_errors_outside_the_views_use_the_six_statuses_too(tenant, session, monk
 def test_429_over_the_rate_limit(tenant, session, settings, monkeypatch):
     settings.FLOWDESK_RATE_LIMITS = {**settings.FLOWDESK_RATE_LIMITS, "user_sessions": parse_rate("2/minute")}
     # A frozen clock 50 seconds into the minute that began at 2023-11-14T22:13:00Z.
-    monkeypatch.setattr("accounts.throttling.time", SimpleNamespace(time=lambda: 1_700_000_030.0))
+    monkeypatch.setattr("flowdesk.api.throttling.time", SimpleNamespace(time=lambda: 1_700_000_030.0))
     assert tenant.client.get("/session").status_code == 200
     assert tenant.client.post("/session/new").status_code == 200
     response = tenant.client.post("/session/new")

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from accounts.api.fields import parse_iso
 from accounts.models import Membership, Organization
+from flowdesk.api.fields import parse_iso
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 from .conftest import FIXTURE, make_session, run_import, write_records

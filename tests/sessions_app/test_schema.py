@@ -1,6 +1,6 @@
 import pytest
 
-from tests.accounts.test_schema import covers, keys_of, keys_of_example, list_response
+from tests.flowdesk.test_schema import covers, keys_of, keys_of_example, list_response
 
 from .conftest import fixture_records
 

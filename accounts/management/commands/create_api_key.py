@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.importing import ImportCommand
 from accounts.models import ApiKey, Workspace
+from flowdesk.importing.command import ImportCommand
 
 
 class Command(BaseCommand):

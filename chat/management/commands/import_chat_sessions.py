@@ -2,7 +2,9 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.importing import (
+from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
+from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow, preview_of
+from flowdesk.importing.command import (
     CREATED,
     UNCHANGED,
     UPDATED,
@@ -12,8 +14,6 @@ from accounts.importing import (
     serializer_errors,
     sync_rows,
 )
-from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
-from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow, preview_of
 
 SESSION_FIELDS = [
     "context_type",

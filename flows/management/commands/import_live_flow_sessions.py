@@ -7,14 +7,13 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field
 from rest_framework import serializers
 
-from accounts.api.fields import (
+from flowdesk.api.fields import (
     IsoZDateTimeField,
     JSONObjectField,
     StrictCharField,
     StrictIntegerField,
 )
-from accounts.fastcheck import NotSure, text, when
-from accounts.importing import (
+from flowdesk.importing.command import (
     CREATED,
     UNCHANGED,
     UPDATED,
@@ -22,6 +21,7 @@ from accounts.importing import (
     serializer_errors,
     sync_rows,
 )
+from flowdesk.importing.fastcheck import NotSure, text, when
 from flows import live
 from flows.models import (
     Flow,

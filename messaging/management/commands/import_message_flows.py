@@ -1,6 +1,7 @@
 from django.db import connection
 
-from accounts.importing import (
+from accounts.models import Workspace
+from flowdesk.importing.command import (
     CREATED,
     UNCHANGED,
     UPDATED,
@@ -9,7 +10,6 @@ from accounts.importing import (
     serializer_errors,
     sync_rows,
 )
-from accounts.models import Workspace
 from messaging import services
 from messaging.api.serializers import ImportMessageFlowSerializer, well_formed_flow
 from messaging.models import Agent, MessageFlow, default_settings

@@ -3,7 +3,7 @@ import json
 from django.db import connection
 from django.db.models import JSONField, Q
 
-from accounts.importing import (
+from flowdesk.importing.command import (
     CREATED,
     UNCHANGED,
     UPDATED,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from accounts.throttling import parse_rate
+from flowdesk.api.throttling import parse_rate
 from tests.flows.factories import make_live_flow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ HIT_SCRIPT = """
 import django, os, sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
-from accounts.throttling import hit, parse_rate
+from flowdesk.api.throttling import hit, parse_rate
 rate = parse_rate("5/minute")
 print(",".join("ok" if hit(sys.argv[1], rate).allowed else "429" for _ in range(3)))
 """

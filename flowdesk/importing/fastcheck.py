@@ -3,12 +3,12 @@
 Each family's import first checks a record in plain Python, accepting only what its DRF
 serializer would accept and returning the same data; any doubt raises ``NotSure`` and the
 serializer decides (and words the error). These checks mirror the strict fields of
-accounts/api/fields.py.
+flowdesk/api/fields.py.
 """
 
 from datetime import UTC, datetime
 
-from accounts.api.fields import parse_iso
+from flowdesk.api.fields import parse_iso
 
 EARLIEST, LATEST = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
 

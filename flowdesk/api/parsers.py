@@ -4,7 +4,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 
-from accounts.api.errors import PayloadTooLarge
+from flowdesk.api.errors import PayloadTooLarge
 
 # Deeper documents than this are refused: no legitimate body nests further, and deep
 # nesting is a cheap way to make a server recurse.
@@ -63,7 +63,7 @@ class ContentNegotiation(DefaultContentNegotiation):
     """A body sent without a Content-Type header is read as JSON, as FastAPI reads it.
 
     The vendors' clients rely on it (the TrueState SDK sends none). Any other type still gets the
-    family's 415; accounts/devserver.py keeps the development server from inventing `text/plain`.
+    family's 415; flowdesk/devserver.py keeps the development server from inventing `text/plain`.
     """
 
     def select_parser(self, request, parsers):

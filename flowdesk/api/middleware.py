@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
-from accounts.api.errors import DEFAULT_MESSAGES, ApiError, ErrorItem, error_response, family_for_path
+from flowdesk.api.errors import DEFAULT_MESSAGES, ApiError, ErrorItem, error_response, family_for_path
 
 logger = logging.getLogger("flowdesk.api")
 

@@ -1,7 +1,7 @@
 from django.db import models
 from rest_framework import serializers
 
-from accounts.api.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField
+from flowdesk.api.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField
 
 
 class StrictModelSerializer(serializers.ModelSerializer):

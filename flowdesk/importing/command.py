@@ -21,8 +21,8 @@ from django.db import DatabaseError, connection, transaction
 from rest_framework import serializers
 from tqdm import tqdm
 
-from accounts.api.errors import flatten_validation
 from accounts.models import Membership, Organization
+from flowdesk.api.errors import flatten_validation
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 

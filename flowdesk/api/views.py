@@ -7,8 +7,8 @@ from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, serializers
 
-from accounts.tenancy import resolve_tenant
-from accounts.throttling import KeyRateThrottle
+from flowdesk.api.tenancy import resolve_tenant
+from flowdesk.api.throttling import KeyRateThrottle
 
 
 def query_validation_error(errors):

@@ -251,7 +251,7 @@ FAMILY_STATUSES = {USER_SESSIONS: _user_sessions_status}
 
 
 def error_response(family, error, request):
-    from accounts.api.renderers import json_response
+    from flowdesk.api.renderers import json_response
 
     status_code = error.status
     if status_code == 400 and error.details:

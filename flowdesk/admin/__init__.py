@@ -24,9 +24,9 @@ from django.http import StreamingHttpResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from accounts.api.fields import has_nul
-from accounts.api.renderers import dumps
 from accounts.models import Membership
+from flowdesk.api.fields import has_nul
+from flowdesk.api.renderers import dumps
 
 # --- organization scoping ----------------------------------------------------------------
 
@@ -310,7 +310,7 @@ def api_rules(drf_field):
     """A form validator applying an API field's rules (a DRF field), so the admin accepts what the API does."""
     from rest_framework import serializers
 
-    from accounts.api.errors import flatten_validation
+    from flowdesk.api.errors import flatten_validation
 
     def messages(detail):
         for item in flatten_validation(detail, ("value",)):

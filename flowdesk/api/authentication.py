@@ -6,7 +6,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from accounts.models import KEY_PREFIX, PREFIX_LENGTH, ApiKey, Membership, Organization, Workspace
-from accounts.tenancy import TenantRows, requested_ids
+from flowdesk.api.tenancy import TenantRows, requested_ids
 
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

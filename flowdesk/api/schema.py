@@ -12,11 +12,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from accounts.api.errors import LIVE_FLOWS, MESSAGE_FLOWS, USER_SESSION_TYPES, USER_SESSIONS, WORKFLOW_CHAT
+from flowdesk.api.errors import LIVE_FLOWS, MESSAGE_FLOWS, USER_SESSION_TYPES, USER_SESSIONS, WORKFLOW_CHAT
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.ApiKeyAuthentication"
+    target_class = "flowdesk.api.authentication.ApiKeyAuthentication"
     name = ["BearerAuth", "ApiKeyHeader", "XApiKeyHeader"]
 
     def get_security_requirement(self, auto_schema):

@@ -13,8 +13,8 @@ from django.core.cache import cache
 from rest_framework import throttling
 from rest_framework.exceptions import Throttled
 
-from accounts.api.fields import iso_z
 from config.env import Rate, parse_rate  # noqa: F401 - parse_rate is part of this module's API
+from flowdesk.api.fields import iso_z
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from rest_framework import exceptions
 
-from accounts.api.errors import BadRequest, ErrorItem
 from accounts.models import Membership, Organization, Workspace
+from flowdesk.api.errors import BadRequest, ErrorItem
 
 
 @dataclass(frozen=True)
