@@ -17,7 +17,7 @@ import ijson
 import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from rest_framework import serializers
 from tqdm import tqdm
 
@@ -257,77 +257,11 @@ class ImportCommand(BaseCommand):
             raise RecordError("(file)", f"malformed JSON after record {position}: {exc}") from None
 
 
-def sync_rows(model, rows, fields, *, check=None, origin=None):
-    """Insert or update rows by primary key, leaving equal rows alone.
-
-    ``rows`` maps pk -> {attname: value}; ``check(existing, values)`` may return a message that
-    refuses the row (e.g. it belongs to another tenant); ``origin`` maps pk -> (position, field
-    path) so that the refusal names the record. Returns (created pks, updated pks).
-    """
-    created, updated = set(), set()
-    if not rows:
-        return created, updated
-    existing = model.objects.in_bulk(list(rows))
-    to_create, to_update = [], []
-    for pk, values in rows.items():
-        obj = existing.get(pk)
-        if obj is None:
-            to_create.append(model(pk=pk, **values))
-            created.add(pk)
-            continue
-        if check is not None:
-            message = check(obj, values)
-            if message:
-                position, path = (origin or {}).get(pk, (None, str(pk)))
-                raise RecordError(path, message, position=position)
-        changed = False
-        for name in fields:
-            if getattr(obj, name) != values[name]:
-                setattr(obj, name, values[name])
-                changed = True
-        if changed:
-            to_update.append(obj)
-            updated.add(pk)
-    insert_objects(model, to_create)
-    if to_update:
-        names = {f.attname: f.name for f in model._meta.concrete_fields}
-        model.objects.bulk_update(to_update, [names[f] for f in fields], batch_size=500)
-    return created, updated
-
-
-def insert_objects(model, objects):
-    """Insert new model instances: COPY on PostgreSQL, bulk_create elsewhere.
-
-    COPY writes the rows of an import several times faster than multi-row INSERTs whose SQL
-    Django compiles value by value; what is stored is the same (each field's db value).
-    """
-    if not objects:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objects, batch_size=500)
-        return
-    fields = model._meta.concrete_fields
-    if objects[0].pk is None and getattr(model._meta.pk, "db_returning", False):
-        # New rows of an auto-numbered table: the sequence numbers them (their pks stay unset here).
-        fields = [f for f in fields if f is not model._meta.pk]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objects:
-                copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
-    for obj in objects:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-
-
 __all__ = [
-    "insert_objects",
     "CREATED",
     "UPDATED",
     "UNCHANGED",
     "ImportCommand",
     "RecordError",
     "serializer_errors",
-    "sync_rows",
 ]

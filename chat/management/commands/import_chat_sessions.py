@@ -10,10 +10,9 @@ from flowdesk.importing.command import (
     UPDATED,
     ImportCommand,
     RecordError,
-    insert_objects,
     serializer_errors,
-    sync_rows,
 )
+from flowdesk.importing.rows import insert_objects, sync_rows
 
 SESSION_FIELDS = [
     "context_type",

@@ -19,9 +19,9 @@ from flowdesk.importing.command import (
     UPDATED,
     ImportCommand,
     serializer_errors,
-    sync_rows,
 )
 from flowdesk.importing.fastcheck import NotSure, text, when
+from flowdesk.importing.rows import sync_rows
 from flows import live
 from flows.models import (
     Flow,

@@ -8,8 +8,8 @@ from flowdesk.importing.command import (
     ImportCommand,
     RecordError,
     serializer_errors,
-    sync_rows,
 )
+from flowdesk.importing.rows import sync_rows
 from messaging import services
 from messaging.api.serializers import ImportMessageFlowSerializer, well_formed_flow
 from messaging.models import Agent, MessageFlow, default_settings

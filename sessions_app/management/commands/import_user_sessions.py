@@ -9,9 +9,9 @@ from flowdesk.importing.command import (
     UPDATED,
     ImportCommand,
     RecordError,
-    insert_objects,
     serializer_errors,
 )
+from flowdesk.importing.rows import insert_objects
 from sessions_app import services
 from sessions_app.api.serializers import (
     UserSessionSerializer,
