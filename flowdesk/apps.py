@@ -7,9 +7,12 @@ class FlowdeskConfig(AppConfig):
     verbose_name = "Flowdesk"
 
     def ready(self):
+        from django.utils.module_loading import autodiscover_modules
+
         from flowdesk import devserver
         from flowdesk.admin import login_lockout
         from flowdesk.api import schema  # noqa: F401 - registers the OpenAPI extension for API keys
 
+        autodiscover_modules("api.errors")  # each family registers its error body (flowdesk.api.errors.Family)
         devserver.install()
         login_lockout.connect_signals()

@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
-from flowdesk.api.errors import USER_SESSIONS, family_for_path
+from flowdesk.api.errors import family_for_path
+from sessions_app.api.errors import USER_SESSIONS
 
 SCHEMAS = Path(__file__).resolve().parent / "sessions_app" / "schemas"
 

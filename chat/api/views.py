@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat import stream
+from chat.api.errors import WORKFLOW_CHAT
 from chat.api.serializers import (
     MESSAGE_FIELDS,
     SESSION_ITEM_COLUMNS,
@@ -28,7 +29,7 @@ from chat.api.serializers import (
 from chat.filters import ChatSessionFilterSet
 from chat.models import ChatMessage, ChatSession, ChatTurn, ContextType, Conversation, Role, Workflow
 from chat.services import post_message
-from flowdesk.api.errors import WORKFLOW_CHAT, ApiError, ErrorItem
+from flowdesk.api.errors import ApiError, ErrorItem
 from flowdesk.api.renderers import EventStreamRenderer, ORJSONRenderer
 from flowdesk.api.views import (
     FilterBackend,

@@ -18,25 +18,37 @@ from rest_framework import exceptions, status
 
 logger = logging.getLogger("flowdesk.api")
 
-LIVE_FLOWS = "live_flows"
-USER_SESSIONS = "user_sessions"
-WORKFLOW_CHAT = "workflow_chat"
-MESSAGE_FLOWS = "message_flows"
 
-# Path prefixes that belong to each family, for responses produced where no API view ran.
-FAMILY_PREFIXES = (
-    ("/live_flows", LIVE_FLOWS),
-    ("/flows", LIVE_FLOWS),
-    ("/session", USER_SESSIONS),
-    ("/v1/ai/workflow/chat", WORKFLOW_CHAT),
-    ("/v1/api/message-flows", MESSAGE_FLOWS),
-)
+
+@dataclass(frozen=True)
+class Family:
+    """An API family: how it answers errors, registered by the app that serves it
+    (``<app>/api/errors.py``, imported by the framework at start-up)."""
+
+    name: str  # the views' ``family``, and the key of settings.FLOWDESK_RATE_LIMITS
+    prefixes: tuple  # URL path prefixes answered in this form where no view ran (404, crash)
+    body: object  # (ApiError, request id) -> the JSON body
+    error_schema: object  # a serializer describing ``body``, for the OpenAPI document
+    validation_status: int = 400  # what a validation error answers (FastAPI answers 422)
+    validation_schema: object = None  # the OpenAPI body of validation errors, where it differs
+    statuses: object = None  # status -> status, for a family that answers fewer than Django produces
+    documented_statuses: frozenset | None = None  # the statuses the OpenAPI document lists, if not all
+
+
+FAMILIES = {}
+
+
+def register_family(family):
+    """Make a family known to the error handler, the middleware and the schema; returns its name."""
+    FAMILIES[family.name] = family
+    return family.name
 
 
 def family_for_path(path):
-    for prefix, family in FAMILY_PREFIXES:
-        if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
-            return family
+    for family in FAMILIES.values():
+        for prefix in family.prefixes:
+            if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
+                return family.name
     return None
 
 
@@ -147,120 +159,15 @@ def to_api_error(exc):
     return None
 
 
-# --- family bodies -------------------------------------------------------------------------
-
-def _live_flows_body(error, request_id):
-    if error.details:
-        # The vendor is FastAPI-shaped: validation errors list each offending field.
-        return {
-            "detail": [
-                {"loc": list(item.loc), "msg": item.message, "type": item.code} for item in error.details
-            ]
-        }
-    return {"detail": error.message}
-
-
-USER_SESSION_TYPES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    429: "TOO_MANY_REQUESTS",
-    500: "SERVER_ERROR",
-}
-
-
-# The vendor answers only the six statuses above: a method a path does not have is a 404 like an
-# unknown route; any other client error (409, 413, 415, 431...) a 400, any server error a 500.
-USER_SESSION_STATUS_REMAP = {405: 404}
-
-
-def _user_sessions_status(status):
-    status = USER_SESSION_STATUS_REMAP.get(status, status)
-    if status not in USER_SESSION_TYPES:
-        status = 500 if status >= 500 else 400
-    return status
-
-
-def _user_sessions_body(error, request_id):
-    body = {"message": error.message, "type": USER_SESSION_TYPES[error.status], "status": error.status}
-    if error.details and error.status == 400:
-        # The vendor's flattened validation error: the first whole-body message, and the first
-        # message for each top-level key (the full paths are in `message`).
-        body["type"] = "VALIDATION_ERROR"
-        field_errors = {}
-        form_error = None
-        for item in error.details:
-            if len(item.loc) > 1:
-                field_errors.setdefault(str(item.loc[1]), item.message)
-            elif form_error is None:
-                form_error = item.message
-        if form_error is not None:
-            body["formErrors"] = form_error
-        body["fieldErrors"] = field_errors
-    return {"error": body}
-
-
-def _workflow_chat_body(error, request_id):
-    return {
-        "code": error.status,
-        "message": error.message,
-        "details": [{"field": item.field, "message": item.message} for item in error.details],
-        "requestId": request_id,
-    }
-
-
-MESSAGE_FLOW_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limit_exceeded",
-    431: "header_too_large",
-    500: "internal_error",
-    503: "service_unavailable",
-}
-
-
-def _message_flows_body(error, request_id):
-    code = MESSAGE_FLOW_CODES.get(error.status, "internal_error" if error.status >= 500 else "bad_request")
-    if error.details and error.status == 400:
-        code = "validation_error"
-    body = {"code": code, "message": error.message}
-    if error.details:
-        body["details"] = [{"field": item.field, "message": item.message} for item in error.details]
-    body.update(error.extra)
-    return {"error": body}
-
-
-FAMILY_BODIES = {
-    LIVE_FLOWS: _live_flows_body,
-    USER_SESSIONS: _user_sessions_body,
-    WORKFLOW_CHAT: _workflow_chat_body,
-    MESSAGE_FLOWS: _message_flows_body,
-}
-
-# Live flows answer validation errors with FastAPI's 422, the other families with 400.
-VALIDATION_STATUS = {LIVE_FLOWS: 422}
-# A family that answers fewer statuses than Django and DRF produce maps the others onto its own.
-FAMILY_STATUSES = {USER_SESSIONS: _user_sessions_status}
-
-
 def error_response(family, error, request):
     from flowdesk.api.renderers import json_response
 
-    status_code = error.status
-    if status_code == 400 and error.details:
-        status_code = VALIDATION_STATUS.get(family, 400)
-        error.status = status_code
-    if family in FAMILY_STATUSES:
-        status_code = error.status = FAMILY_STATUSES[family](status_code)
-    request_id = getattr(request, "request_id", None)
-    response = json_response(FAMILY_BODIES[family](error, request_id), status=status_code)
+    family = FAMILIES[family]
+    if error.status == 400 and error.details:
+        error.status = family.validation_status
+    if family.statuses is not None:
+        error.status = family.statuses(error.status)
+    response = json_response(family.body(error, getattr(request, "request_id", None)), status=error.status)
     for name, value in error.headers.items():
         response[name] = value
     return response

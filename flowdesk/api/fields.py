@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 from rest_framework import serializers
 
-
 _ZERO = timedelta(0)
 
 

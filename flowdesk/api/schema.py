@@ -9,10 +9,10 @@ import inspect
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from flowdesk.api.errors import LIVE_FLOWS, MESSAGE_FLOWS, USER_SESSION_TYPES, USER_SESSIONS, WORKFLOW_CHAT
+from flowdesk.api.errors import FAMILIES
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -31,77 +31,12 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         ]
 
 
-class LiveFlowsErrorItem(serializers.Serializer):
-    loc = serializers.ListField(child=serializers.JSONField())
-    msg = serializers.CharField()
-    type = serializers.CharField()
-
-
-class LiveFlowsError(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-class LiveFlowsValidationError(serializers.Serializer):
-    detail = LiveFlowsErrorItem(many=True)
-
-
-@extend_schema_field({
-    "type": "integer", "minimum": 400, "maximum": 500,
-    "description": "One of " + ", ".join(map(str, sorted(USER_SESSION_TYPES))) + "; the HTTP status.",
-})
-class UserSessionsStatusField(serializers.IntegerField):
-    """The vendor's six statuses, listed in words: an enum of a field named `status` would take the
-    name StatusEnum from the live flows' session status."""
-
-
-class UserSessionsError(serializers.Serializer):
-    error = inline_serializer(
-        "UserSessionsErrorBody",
-        {
-            "message": serializers.CharField(),
-            "type": serializers.ChoiceField(choices=[*sorted(set(USER_SESSION_TYPES.values())), "VALIDATION_ERROR"]),
-            "status": UserSessionsStatusField(),
-            "formErrors": serializers.CharField(
-                required=False, help_text="With VALIDATION_ERROR: the first error about the whole body, if any."
-            ),
-            "fieldErrors": serializers.DictField(
-                child=serializers.CharField(), required=False,
-                help_text="With VALIDATION_ERROR: the first message for each top-level key in error.",
-            ),
-        },
-    )
-
-
+# One offending field: a building block of the families' error bodies (no docstring: it would
+# become the component's description).
 class FieldProblem(serializers.Serializer):
     field = serializers.CharField()
     message = serializers.CharField()
 
-
-class WorkflowChatError(serializers.Serializer):
-    code = serializers.IntegerField()
-    message = serializers.CharField()
-    details = FieldProblem(many=True)
-    requestId = serializers.CharField()  # noqa: N815 - the vendor's spelling
-
-
-class MessageFlowsError(serializers.Serializer):
-    error = inline_serializer(
-        "MessageFlowsErrorBody",
-        {
-            "code": serializers.CharField(),
-            "message": serializers.CharField(),
-            "details": FieldProblem(many=True, required=False),
-            "reset_at": serializers.CharField(required=False, help_text="With rate_limit_exceeded."),
-        },
-    )
-
-
-FAMILY_ERRORS = {
-    LIVE_FLOWS: LiveFlowsError,
-    USER_SESSIONS: UserSessionsError,
-    WORKFLOW_CHAT: WorkflowChatError,
-    MESSAGE_FLOWS: MessageFlowsError,
-}
 
 ERROR_DESCRIPTIONS = {
     "400": "Bad request: malformed JSON, wrong types, bad query parameters.",
@@ -134,7 +69,7 @@ class FlowdeskAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        family = getattr(self.view, "family", None)
+        family = FAMILIES.get(getattr(self.view, "family", None))
         if family is None:
             return responses
         codes = ["400", "401", "403", "404", "405", "429", "500"]
@@ -142,13 +77,13 @@ class FlowdeskAutoSchema(AutoSchema):
             codes.append("409")
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
-        if family == USER_SESSIONS:
-            codes = [code for code in codes if int(code) in USER_SESSION_TYPES]  # the vendor's six
+        if family.documented_statuses is not None:
+            codes = [code for code in codes if int(code) in family.documented_statuses]
         for code in codes:
-            error = FAMILY_ERRORS[family]
-            responses.setdefault(code, self._error_response(error, code, direction))
-        if family == LIVE_FLOWS:
-            responses.setdefault("422", self._error_response(LiveFlowsValidationError, "422", direction))
+            responses.setdefault(code, self._error_response(family.error_schema, code, direction))
+        if family.validation_schema is not None:
+            code = str(family.validation_status)
+            responses.setdefault(code, self._error_response(family.validation_schema, code, direction))
         return responses
 
     def _error_response(self, serializer, code, direction):

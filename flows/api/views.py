@@ -10,11 +10,12 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from flowdesk.api.errors import LIVE_FLOWS, BadRequest, Conflict, ErrorItem
+from flowdesk.api.errors import BadRequest, Conflict, ErrorItem
 from flowdesk.api.renderers import EventStreamRenderer, ORJSONRenderer, json_response
 from flowdesk.api.views import TenantScopedMixin, is_uuid, validate_query
 from flowdesk.sse import event_schema, event_stream_response, served_on_asgi, state_snapshot, state_stream
 from flows import live
+from flows.api.errors import LIVE_FLOWS
 from flows.api.serializers import (
     FlowSerializer,
     FlowVersionSerializer,

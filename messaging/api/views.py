@@ -7,9 +7,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from flowdesk.api.errors import MESSAGE_FLOWS
 from flowdesk.api.views import TenantScopedMixin, validate_query
 from messaging import services
+from messaging.api.errors import MESSAGE_FLOWS
 from messaging.api.serializers import (
     MessageFlowDetailSerializer,
     MessageFlowPatchSerializer,

@@ -6,10 +6,10 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from flowdesk.api.errors import USER_SESSIONS
 from flowdesk.api.views import TenantScopedMixin, validate_query
 from sessions_app import services
 from sessions_app.api import schema  # noqa: F401 - registers the OpenAPI field extensions
+from sessions_app.api.errors import USER_SESSIONS
 from sessions_app.api.serializers import (
     SESSION_ID_REGEX,
     DialogueItemSerializer,

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 from rest_framework.test import APIClient
 
-from flowdesk.api.errors import USER_SESSIONS, ApiError, error_response
+from flowdesk.api.errors import ApiError, error_response
 from flowdesk.api.throttling import parse_rate
+from sessions_app.api.errors import USER_SESSIONS
 from sessions_app.models import UserSession
 from tests.conftest import key_client
 
