@@ -85,6 +85,13 @@ class FilterBackend(DjangoFilterBackend):
         return any(param.startswith(names) for param in request.query_params)
 
 
+class LimitOffsetQuery(serializers.Serializer):
+    """The vendors' `limit` / `offset` paging; without `limit`, everything from `offset` on."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
+
+
 class TenantScopedMixin:
     """Base of every family's views.
 
@@ -101,9 +108,17 @@ class TenantScopedMixin:
     filter_backends = [FilterBackend]
     throttle_classes = [KeyRateThrottle]
 
+    page_query = LimitOffsetQuery
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.tenant = resolve_tenant(request, workspace_required=self.workspace_required)
+
+    def page_bounds(self, request):
+        """(offset, end) of the page asked for: a slice ``[offset:end]``, end None for no limit."""
+        page = validate_query(self.page_query, request)
+        offset = page["offset"]
+        return offset, offset + page["limit"] if "limit" in page else None
 
     def scope_queryset(self, queryset):
         queryset = queryset.filter(**{self.organization_field: self.tenant.organization})
