@@ -7,11 +7,11 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Organization, Workspace
 from flowdesk.admin import (
+    CountColumn,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
     ScopedRelatedFilter,
     member_organizations,
-    subquery_count,
 )
 
 User = get_user_model()
@@ -48,19 +48,8 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     ordering = ["id"]
     inlines = [WorkspaceInline, MembershipInline]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            workspaces_total=subquery_count(Workspace, "organization"),
-            members_total=subquery_count(Membership, "organization"),
-        )
-
-    @admin.display(description="workspaces", ordering="workspaces_total")
-    def workspaces_count(self, obj):
-        return obj.workspaces_total
-
-    @admin.display(description="members", ordering="members_total")
-    def members_count(self, obj):
-        return obj.members_total
+    workspaces_count = CountColumn(Workspace, "organization", "workspaces")
+    members_count = CountColumn(Membership, "organization", "members")
 
     def get_readonly_fields(self, request, obj=None):
         # The id is what API clients send in Current-Org-Id: set once.

@@ -2,12 +2,11 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
 
 from flowdesk.admin import (
+    CountColumn,
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
@@ -80,16 +79,11 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
     autocomplete_fields = ["organization"]
     actions = ["roll_secrets"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(failed_total=failed_deliveries_count())
+    failed_count = CountColumn(Delivery, "endpoint", "failed deliveries", state=DeliveryState.FAILED)
 
     @admin.display(description="events")
     def event_list(self, obj):
         return ", ".join(obj.events)
-
-    @admin.display(description="failed deliveries", ordering="failed_total")
-    def failed_count(self, obj):
-        return obj.failed_total
 
     @admin.display(description="signing secret")
     def secret_hint(self, obj):
@@ -135,15 +129,6 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
             secret = endpoint.roll_secret()
             self.message_user(request, f"The new signing secret of {endpoint} is {secret} — copy it now.",
                               messages.WARNING)
-
-
-def failed_deliveries_count():
-    """The endpoint's failed deliveries, computed only for the rows shown."""
-    rows = (
-        Delivery.objects.filter(endpoint=OuterRef("pk"), state=DeliveryState.FAILED)
-        .order_by().values("endpoint").annotate(n=Count("*")).values("n")[:1]
-    )
-    return Coalesce(Subquery(rows), 0)
 
 
 class DeliveryAttemptInline(ScopedInlineMixin, admin.TabularInline):

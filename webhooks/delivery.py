@@ -16,13 +16,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from flowdesk.api.fields import isoformat_z
 from flowdesk.api.renderers import dumps
 from webhooks.event_types import EVENT_TYPES
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryState, WebhookEndpoint
@@ -39,12 +40,8 @@ def sign(secret, body):
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def iso(at):
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def event_body(event):
-    return dumps({"event": event.type, "data": event.data, "id": event.id, "at": iso(event.at)}).decode()
+    return dumps({"event": event.type, "data": event.data, "id": event.id, "at": isoformat_z(event.at)}).decode()
 
 
 # --- the outlet -------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 
-def subquery_count(model, fk_field):
-    """Number of ``model`` rows pointing at the outer row: computed only for the rows shown."""
-    rows = model._default_manager.filter(**{fk_field: OuterRef("pk")}).order_by().values(fk_field)
+def subquery_count(model, fk_field, **filters):
+    """Number of ``model`` rows pointing at the outer row (and matching ``filters``): computed only
+    for the rows shown."""
+    rows = model._default_manager.filter(**{fk_field: OuterRef("pk")}, **filters).order_by().values(fk_field)
     return Coalesce(Subquery(rows.annotate(n=Count("*")).values("n")[:1]), 0)
 
 
@@ -20,8 +21,8 @@ class CountColumn:
     The admin's queryset is annotated with ``<name>_total`` (see CountColumnsMixin).
     """
 
-    def __init__(self, model, fk_field, description):
-        self.model, self.fk_field, self.description = model, fk_field, description
+    def __init__(self, model, fk_field, description, **filters):
+        self.model, self.fk_field, self.description, self.filters = model, fk_field, description, filters
 
     def __set_name__(self, owner, name):
         alias = f"{name}_total"
@@ -32,16 +33,18 @@ class CountColumn:
         column.short_description, column.admin_order_field = self.description, alias
         column.__name__ = name
         setattr(owner, name, column)  # a plain method from here on, as the admin's checks expect
-        owner.count_annotations = {**getattr(owner, "count_annotations", {}), alias: (self.model, self.fk_field)}
+        owner.count_annotations = {
+            **getattr(owner, "count_annotations", {}), alias: (self.model, self.fk_field, self.filters)
+        }
 
 
 class CountColumnsMixin:
-    count_annotations = {}  # alias -> (model, fk_field), filled by CountColumn
+    count_annotations = {}  # alias -> (model, fk_field, filters), filled by CountColumn
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if self.count_annotations:
             queryset = queryset.annotate(
-                **{alias: subquery_count(model, fk) for alias, (model, fk) in self.count_annotations.items()}
+                **{alias: subquery_count(model, fk, **filters) for alias, (model, fk, filters) in self.count_annotations.items()}
             )
         return queryset
