@@ -203,7 +203,8 @@ def fast_path_variants():
 @pytest.mark.parametrize("index", range(8))
 def test_fast_validation_gives_what_the_serializer_gives(index):
     from flowdesk.importing.command import serializer_errors
-    from flows.management.commands.import_live_flow_sessions import ImportSessionSerializer, SessionValidator
+    from flows.importing.fastpath import SessionValidator
+    from flows.importing.serializers import ImportSessionSerializer
 
     record = fast_path_variants()[index]
     validator = SessionValidator()

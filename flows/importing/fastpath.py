@@ -1,0 +1,125 @@
+"""The live-flows import's fast path.
+
+Every session of a version repeats the whole version (steps, transitions) and nests the full
+step in each recorded step: through DRF that is 43 nested serializers and ~260 field
+validations a record, most of an import's time. SessionValidator validates each version once
+(remembered by id and exact bytes), takes a recorded step's `step` from it when identical, and
+checks the other fields in plain Python, accepting only what the serializer accepts and
+returning what it returns. Anything it cannot vouch for goes to ImportSessionSerializer, which
+stays the authority and words every error (field paths and messages as before).
+tests/flows/test_fast_validation.py holds the two to each other.
+"""
+
+import uuid
+from functools import partial
+
+import orjson
+
+from flowdesk.importing.command import serializer_errors
+from flowdesk.importing.fastcheck import NotSure, choice, text, when
+from flows.importing.serializers import ImportSessionSerializer
+from flows.models import SessionStatus
+
+_nullable_text = partial(text, null=True)  # StrictCharField(allow_null=True, allow_blank=True)
+_status = partial(choice, choices=frozenset(SessionStatus.values))
+_MISSING = object()
+
+
+def _uuid(value):
+    """UUIDField: a UUID string (ints and the rest go to the serializer)."""
+    if type(value) is not str:
+        raise NotSure
+    return uuid.UUID(value)
+
+
+def _json(value):
+    """JSONField: DRF runs json.dumps; whatever orjson writes (depth under 255, 64-bit ints), it does too."""
+    orjson.dumps(value)
+    return value
+
+
+class SessionValidator:
+    """ImportSessionSerializer's validated data for a record, fast for the usual records."""
+
+    MAX_VERSIONS = 1000  # remembered at once; a file naming more is validated all the same
+
+    def __init__(self):
+        self.serializer = ImportSessionSerializer()
+        self.version_field = self.serializer.fields["flow_version"]
+        self.step_field = self.serializer.fields["steps"].child.fields["step"]
+        self.versions = {}  # version id as written -> (bytes, validated, raw steps by id, validated steps by id)
+
+    def __call__(self, record):
+        data = self.try_fast(record)
+        return data if data is not None else serializer_errors(ImportSessionSerializer, record)
+
+    def try_fast(self, record):
+        """The validated data, or None where the fast path cannot vouch for the record."""
+        try:
+            return self.fast(record)
+        except Exception:  # noqa: BLE001 - any doubt: the serializer decides (and words the error)
+            return None
+
+    def version(self, raw):
+        if type(raw) is not dict:
+            raise NotSure
+        data = orjson.dumps(raw)
+        entry = self.versions.get(raw.get("id"))
+        if entry is None or entry[0] != data:
+            validated = self.version_field.run_validation(raw)
+            raw_steps = {step["id"]: step for step in raw["steps"]}
+            valid_steps = {step["id"]: valid for step, valid in zip(raw["steps"], validated["steps"], strict=True)}
+            entry = (data, validated, raw_steps, valid_steps, {step["id"] for step in validated["steps"]})
+            if len(self.versions) >= self.MAX_VERSIONS:
+                self.versions.clear()
+            self.versions[raw["id"]] = entry
+        return entry
+
+    def recorded(self, raw, raw_steps, valid_steps):
+        if type(raw) is not dict:
+            raise NotSure
+        raw_step = raw["step"]
+        step = valid_steps.get(raw_step["id"]) if type(raw_step) is dict else None
+        if step is None or raw_step != raw_steps[raw_step["id"]]:
+            step = self.step_field.run_validation(raw_step)
+        return {
+            "id": _uuid(raw["id"]),
+            "status": _status(raw["status"]),
+            "prompt": _json(raw["prompt"]),
+            "result": _nullable_text(raw["result"]),
+            "error": _nullable_text(raw["error"]),
+            "user_input": _nullable_text(raw["user_input"]),
+            "step": step,
+            "created_at": when(raw["created_at"]),
+            "updated_at": when(raw["updated_at"]),
+        }
+
+    def fast(self, record):
+        _, version, raw_steps, valid_steps, version_step_ids = self.version(record["flow_version"])
+        data = {"id": _uuid(record["id"])}
+        steps_count = record.get("steps_count", _MISSING)
+        if steps_count is not _MISSING:
+            if steps_count is not None and (type(steps_count) is not int or not -(2**63) < steps_count < 2**63):
+                raise NotSure
+            data["steps_count"] = steps_count
+        inputs = record["inputs"]
+        if type(inputs) is not dict:
+            raise NotSure
+        data["inputs"] = _json(inputs)
+        data["error"] = _nullable_text(record["error"])
+        data["status"] = _status(record["status"])
+        data["flow_version"] = version
+        data["created_at"] = when(record["created_at"])
+        data["updated_at"] = when(record["updated_at"])
+        current = record["current_step"]
+        data["current_step"] = None if current is None else self.recorded(current, raw_steps, valid_steps)
+        if type(record["steps"]) is not list:
+            raise NotSure
+        data["steps"] = steps = [self.recorded(item, raw_steps, valid_steps) for item in record["steps"]]
+        # ImportSessionSerializer.validate
+        recorded_ids = {item["id"] for item in steps}
+        if len(recorded_ids) != len(steps) or any(item["step"]["id"] not in version_step_ids for item in steps):
+            raise NotSure
+        if current is not None and data["current_step"]["id"] not in recorded_ids:
+            raise NotSure
+        return data
