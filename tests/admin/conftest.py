@@ -5,18 +5,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
-from django.test import Client
 
 from accounts.models import Membership
 from chat.models import Conversation, Role, Workflow
 from messaging.models import Agent, MessageFlow
 from sessions_app.models import AudioClip, DialogueItem, UserSession
+from tests.admin.helpers import logged_in, staff_member
 from tests.chat.factories import chat
 from tests.conftest import make_tenant
 from tests.flows.factories import make_live_flow, make_session
 
-FLOWDESK_APPS = ["accounts", "flows", "chat", "messaging", "sessions_app", "auth"]
+FLOWDESK_APPS = ["accounts", "flows", "chat", "messaging", "sessions_app", "webhooks", "auth"]
+STAFF_GROUP = "Support staff"
 AT = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
 
@@ -80,26 +80,15 @@ def theirs(db):
     return build_world("org_0therTenant00001", "mallory", "ws_mallory")
 
 
-def staff_group():
-    group, _ = Group.objects.get_or_create(name="Support staff")
-    group.permissions.set(Permission.objects.filter(content_type__app_label__in=FLOWDESK_APPS))
-    return group
-
-
 @pytest.fixture
 def staff(mine):
     """A staff member (not a superuser) of `mine`'s organization, with every model permission."""
-    user = get_user_model().objects.create_user("sam", password="pw", is_staff=True)
-    user.groups.add(staff_group())
-    Membership.objects.create(user=user, organization=mine.tenant.organization)
-    return user
+    return staff_member(mine.tenant.organization, STAFF_GROUP, FLOWDESK_APPS)
 
 
 @pytest.fixture
 def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
+    return logged_in(staff)
 
 
 @pytest.fixture
@@ -109,9 +98,7 @@ def superuser(db):
 
 @pytest.fixture
 def admin_client_(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
+    return logged_in(superuser)
 
 
 def later(minutes):

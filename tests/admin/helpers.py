@@ -3,13 +3,34 @@
 from datetime import datetime
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+
+from accounts.models import Membership
 
 
 def admin_url(model, view, *args):
     opts = model._meta
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=args)
+
+
+def logged_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def staff_member(organization, group_name, app_labels):
+    """A staff member (not a superuser) of ``organization`` with every permission of those apps."""
+    group, _ = Group.objects.get_or_create(name=group_name)
+    group.permissions.set(Permission.objects.filter(content_type__app_label__in=app_labels))
+    user = get_user_model().objects.create_user("sam", password="pw", is_staff=True)
+    user.groups.add(group)
+    Membership.objects.create(user=user, organization=organization)
+    return user
 
 
 def _form_values(form, data):

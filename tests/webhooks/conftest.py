@@ -7,11 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
-from django.test import Client
 
-from accounts.models import Membership
 from flowdesk import events
+from tests.admin.helpers import logged_in, staff_member
 from webhooks import runner
 from webhooks.models import WebhookEndpoint
 
@@ -139,23 +137,14 @@ def send_event(organization_id, event_type="live_flow_session.status_changed", d
 @pytest.fixture
 def staff(tenant):
     """A staff member (not a superuser) of `tenant`'s organization with every webhooks and accounts permission."""
-    group, _ = Group.objects.get_or_create(name="Webhook staff")
-    group.permissions.set(Permission.objects.filter(content_type__app_label__in=["webhooks", "accounts"]))
-    user = get_user_model().objects.create_user("sam", password="pw", is_staff=True)
-    user.groups.add(group)
-    Membership.objects.create(user=user, organization=tenant.organization)
-    return user
+    return staff_member(tenant.organization, "Webhook staff", ["webhooks", "accounts"])
 
 
 @pytest.fixture
 def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
+    return logged_in(staff)
 
 
 @pytest.fixture
 def superuser_client(db):
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
-    return client
+    return logged_in(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
