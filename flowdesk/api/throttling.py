@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework import throttling
 from rest_framework.exceptions import Throttled
 
@@ -29,14 +30,27 @@ def hit(bucket, rate, now=None):
     now = time.time() if now is None else now
     window = int(now // rate.seconds) * rate.seconds
     key = f"rl:{bucket}:{window}"
-    # add() only sets a missing key, so the first request of a window starts the count at 0.
-    cache.add(key, 0, timeout=rate.seconds + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.add(key, 1, timeout=rate.seconds + 5)
-        count = 1
+    count = _count(key, rate.seconds + 5)
     return Decision(count <= rate.requests, max(rate.requests - count, 0), window + rate.seconds)
+
+
+def _count(key, timeout):
+    """The key's count after adding one: one round trip to Redis, a lock-free pair in local memory."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # INCR and EXPIRE NX in one pipeline: the first request of a window sets its expiry, and a
+        # request pays one round trip (add() then incr() were two).
+        name = backend.make_and_validate_key(key)
+        with backend._cache.get_client(name, write=True).pipeline(transaction=False) as pipe:
+            count, _ = pipe.incr(name).expire(name, timeout, nx=True).execute()
+        return count
+    # add() only sets a missing key, so the first request of a window starts the count at 0.
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=timeout)
+        return 1
 
 
 class RateLimited(Throttled):

@@ -176,3 +176,41 @@ def test_413_in_each_familys_body(tenant, settings):
     assert response.status_code == 400
     assert response.json() == {"error": {"message": "Request body is larger than 1024 bytes.", "type": "BAD_REQUEST",
                                          "status": 400}}
+
+
+@pytest.fixture
+def redis_cache(settings):
+    from tests.served import REDIS_URL, redis_up
+
+    if not redis_up():
+        pytest.skip("Redis is not running")
+    # A database of its own, emptied: the counters start from nothing.
+    url = REDIS_URL.rsplit("/", 1)[0] + "/11"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_a_throttled_request_makes_one_redis_round_trip(tenant, tight_limits, redis_cache, monkeypatch):
+    import redis.connection
+
+    sent = []
+    send = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, command, *a, **k: (sent.append(command), send(self, command, *a, **k))[1])
+    live_flow = make_live_flow(tenant.organization)
+    url = f"/live_flows/{live_flow.pk}/sessions"
+    statuses = []
+    for _ in range(4):
+        before = len(sent)
+        statuses.append(tenant.client.get(url).status_code)
+        assert len(sent) - before == 1  # INCR and EXPIRE NX, pipelined
+    assert statuses == [200, 200, 200, 429]  # the shared counter still decides
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    (name,) = backend._cache.get_client(write=False).keys("*rl:live_flows:*")
+    assert 0 < backend._cache.get_client(write=False).ttl(name) <= 65
