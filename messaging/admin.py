@@ -4,6 +4,7 @@ from django.contrib import admin
 from accounts.admin import WorkspaceAdmin
 from accounts.models import Workspace
 from flowdesk.admin import (
+    CountColumn,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
     ScopedRelatedFilter,
@@ -12,10 +13,10 @@ from flowdesk.admin import (
     json_download,
     keyset_batches,
     single_scope,
-    subquery_count,
 )
 from messaging import services
-from messaging.api.serializers import MessageFlowSettingsField, message_flow_data
+from messaging.api.renderers import message_flow_data
+from messaging.api.serializers import MessageFlowSettingsField
 from messaging.api.views import agent_in, vendor_now
 from messaging.models import Agent, MessageFlow
 
@@ -83,12 +84,7 @@ class AgentAdmin(OrganizationScopedAdmin):
     ordering = ["workspace", "agent_id"]
     autocomplete_fields = ["workspace"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(flows_total=subquery_count(MessageFlow, "agent"))
-
-    @admin.display(description="message flows", ordering="flows_total")
-    def flows_count(self, obj):
-        return obj.flows_total
+    flows_count = CountColumn(MessageFlow, "agent", "message flows")
 
     def get_readonly_fields(self, request, obj=None):
         return ["workspace", "created_at"] if obj else ["created_at"]

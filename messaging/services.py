@@ -1,6 +1,7 @@
 """What the API, the import and the admin tell the rest of Flowdesk about message flows."""
 
 from flowdesk import events
+from messaging.api.renderers import message_flow_data
 from messaging.models import MessageFlow
 
 UPDATED = "message_flow.updated"
@@ -12,8 +13,6 @@ def channel(pk):
 
 def rendered(pk):
     """The flow as GET /v1/api/message-flows/{id} answers it, or None when it is gone."""
-    from messaging.api.serializers import message_flow_data
-
     # agent: the `agent` key
     flow = MessageFlow.objects.select_related("agent").filter(pk=pk).first()
     return None if flow is None else message_flow_data(flow, detail=True)

@@ -1,14 +1,13 @@
 """Message-flows family: the vendor's camelCase shapes with `_id` and `__v`.
 
-Reads are rendered by ``message_flow_data``; the serializers here validate what clients send
-(``MessageFlowSerializer``) and what imports read (``ImportMessageFlowSerializer``). Their
+Reads are rendered by messaging.api.renderers; the serializers here validate what clients send
+(``MessageFlowSerializer``); what imports read is in messaging.importing. Their
 fields are keyed by the wire names, which are not all Python identifiers (`__v`).
 """
 
 import copy
 import math
 
-import orjson
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -17,12 +16,10 @@ from flowdesk.api.fields import (
     JSONObjectField,
     StrictBooleanField,
     StrictCharField,
-    StrictIntegerField,
     has_nul,
-    iso_z,
 )
 from flowdesk.api.views import StrictSerializerMixin
-from flowdesk.importing.fastcheck import NotSure, choice, text, when
+from messaging.api.renderers import message_flow_data
 from messaging.models import DEFAULT_SETTINGS, Direction, MessageChannel
 
 # The settings sub-keys the vendor documents; each, where present, is an object (or null).
@@ -140,50 +137,6 @@ WRITABLE_KEYS = (
 )
 
 
-def message_flow_data(flow, detail=False):
-    """A flow in the vendor's shape; GET one (``detail``) adds initiationMessage and __v."""
-    data = {
-        "_id": flow.id,
-        "workspaceId": flow.workspace_id,
-        "name": flow.name,
-        "direction": flow.direction,
-        "description": flow.description,
-        "agent": flow.agent.agent_id,
-        "settings": flow.settings,
-        "prompt": flow.prompt,
-        "isActive": flow.is_active,
-        "autopilot": flow.autopilot,
-        "messageChannel": flow.message_channel,
-        "createdAt": iso_z(flow.created_at),
-        "updatedAt": iso_z(flow.updated_at),
-    }
-    if detail:
-        data["initiationMessage"] = flow.initiation_message
-        data["__v"] = flow.version
-    return data
-
-
-def message_flow_row(row):
-    """message_flow_data for a row of the list's columns (messaging.api.views.LIST_COLUMNS)."""
-    (flow_id, workspace_id, name, direction, description, agent_id, settings, prompt, is_active, autopilot,
-     message_channel, created_at, updated_at) = row
-    return {
-        "_id": flow_id,
-        "workspaceId": workspace_id,
-        "name": name,
-        "direction": direction,
-        "description": description,
-        "agent": agent_id,
-        "settings": settings,
-        "prompt": prompt,
-        "isActive": is_active,
-        "autopilot": autopilot,
-        "messageChannel": message_channel,
-        "createdAt": iso_z(created_at),
-        "updatedAt": iso_z(updated_at),
-    }
-
-
 def allowed(choices):
     return ", ".join(value for value, _ in choices)
 
@@ -201,8 +154,6 @@ class EnumField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
-
-
 # --- settings as the schema shows them (documentation only: the fields below validate) ----------
 # Only the documented keys are listed; a settings object may hold others, kept as given.
 
@@ -211,12 +162,26 @@ def _doc_text(help_text):
     return serializers.CharField(required=False, allow_blank=True, help_text=help_text)
 
 
+# The working-hours keys with what each holds: nested under workingHours, or flat in a write.
+WORKING_HOURS_HELP = {
+    "enabled": "Whether working hours apply (default false).",
+    "start": 'When working hours start (default "09:00").',
+    "end": 'When working hours end (default "17:00").',
+    "timezone": 'The timezone of the working hours (default "UTC").',
+    "outOfHoursMessage": 'The reply outside working hours (default "").',
+}
+
+
+def _working_hours_fields(help_for):
+    """The working-hours keys as schema fields, each worded by ``help_for(key)``."""
+    fields = {key: _doc_text(help_for(key)) for key in WORKING_HOURS_KEYS}
+    fields["enabled"] = serializers.BooleanField(required=False, help_text=help_for("enabled"))
+    return fields
+
+
 class MessageFlowWorkingHoursSerializer(serializers.Serializer):
-    enabled = serializers.BooleanField(required=False, help_text="Whether working hours apply (default false).")
-    start = _doc_text('When working hours start (default "09:00").')
-    end = _doc_text('When working hours end (default "17:00").')
-    timezone = _doc_text('The timezone of the working hours (default "UTC").')
-    outOfHoursMessage = _doc_text('The reply outside working hours (default "").')
+    def get_fields(self):
+        return _working_hours_fields(WORKING_HOURS_HELP.get)
 
 
 class MessageFlowResponseSettingsSerializer(serializers.Serializer):
@@ -227,11 +192,8 @@ class MessageFlowResponseSettingsSerializer(serializers.Serializer):
 class MessageFlowResponseSettingsChangeSerializer(MessageFlowResponseSettingsSerializer):
     """As stored, or with the working-hours keys flat (as the vendor's create page gives them)."""
 
-    enabled = serializers.BooleanField(required=False, help_text="Flat form of workingHours.enabled.")
-    start = _doc_text("Flat form of workingHours.start.")
-    end = _doc_text("Flat form of workingHours.end.")
-    timezone = _doc_text("Flat form of workingHours.timezone.")
-    outOfHoursMessage = _doc_text("Flat form of workingHours.outOfHoursMessage.")
+    def get_fields(self):
+        return {**super().get_fields(), **_working_hours_fields("Flat form of workingHours.{}.".format)}
 
 
 class MessageFlowSecuritySerializer(serializers.Serializer):
@@ -288,7 +250,7 @@ class MessageFlowSettingsChangeField(JSONObjectField):
         return nest_working_hours(value)
 
 
-def _writable_fields(change=True):
+def writable_fields(change=True):
     """The writable fields, by wire name; ``source`` is the model attribute.
 
     ``change``: settings are a change to lay over what the flow has (API writes), not a whole
@@ -323,7 +285,7 @@ class MessageFlowSerializer(StrictSerializerMixin, serializers.Serializer):
         super().__init__(*args, partial=mode != "create", **kwargs)
 
     def get_fields(self):
-        fields = _writable_fields()
+        fields = writable_fields()
         if self.mode != "create":
             fields["toggleAutopilot"] = StrictBooleanField(source="toggle_autopilot", required=False)
         if self.mode == "put":
@@ -419,109 +381,3 @@ class MessageFlowDetailSerializer(MessageFlowReadSerializer):
     """GET one, and the answer to POST, PUT and PATCH: the list's shape plus initiationMessage and __v."""
 
     detail = True
-
-
-class ImportMessageFlowSerializer(serializers.Serializer):
-    """One message flow as the list endpoint returns it (GET one's initiationMessage and __v optional).
-
-    Keys beyond these are ignored, so a vendor export with extra keys imports as it is.
-    """
-
-    def get_fields(self):
-        fields = _writable_fields(change=False)
-        fields["name"] = StrictCharField(max_length=200, allow_blank=True)
-        fields["prompt"] = StrictCharField(allow_blank=True)
-        fields["initiationMessage"] = StrictCharField(
-            source="initiation_message", required=False, allow_blank=True, allow_null=True
-        )
-        return {
-            "_id": StrictCharField(source="id", max_length=64),
-            "workspaceId": StrictCharField(source="workspace_id", max_length=64),
-            **fields,
-            "createdAt": IsoZDateTimeField(source="created_at"),
-            "updatedAt": IsoZDateTimeField(source="updated_at"),
-            "__v": StrictIntegerField(source="version", required=False, min_value=0, max_value=2**31 - 1),
-        }
-
-
-# --- fast acceptance of well-formed imported records ---------------------------------------
-#
-# Through DRF a record costs 15 field validations (~150 µs), most of an import's time.
-# ``well_formed_flow`` accepts a record that ImportMessageFlowSerializer would accept and returns
-# exactly what it would (same values, same key order), in plain Python. It accepts a subset:
-# anything it is not sure of returns None, and the caller validates with the serializer, which
-# words the error and its path.
-
-_DIRECTIONS = frozenset(Direction.values)
-_CHANNELS = frozenset(MessageChannel.values)
-_MISSING = object()
-_NotSure = NotSure
-_text, _choice, _when = text, choice, when
-
-
-def _settings(value):
-    """MessageFlowSettingsField: kept as given; settings_errors finds nothing, JSON-dumpable, no NUL."""
-    if type(value) is not dict or settings_errors(value):
-        raise _NotSure
-    # What orjson writes json.dumps writes too (orjson refuses lone surrogates, ints past 64 bits
-    # and depth past 255). A NUL anywhere is written as \u0000 (a text holding a backslash and
-    # "u0000" matches too: the serializer then decides).
-    dumped = orjson.dumps(value)
-    if b"\\u0000" in dumped:
-        raise _NotSure
-    # orjson writes NaN and Infinity as null, where the serializer's json.dumps refuses them.
-    if b"null" in dumped and not all(math.isfinite(number) for number in _floats(value)):
-        raise _NotSure
-    return value
-
-
-def _floats(value):
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is float:
-            yield item
-        elif type(item) is dict:
-            stack.extend(item.values())
-        elif type(item) is list:
-            stack.extend(item)
-
-
-def well_formed_flow(record):
-    """ImportMessageFlowSerializer's validated data for ``record``, or None when not sure."""
-    try:
-        get = record.get
-        data = {
-            "id": _text(record["_id"], 64, blank=False),
-            "workspace_id": _text(record["workspaceId"], 64, blank=False),
-            "name": _text(record["name"], 200),
-            "direction": _choice(record["direction"], _DIRECTIONS),
-            "agent": _text(record["agent"], 200, blank=False),
-        }
-        value = get("initiationMessage", _MISSING)
-        if value is not _MISSING:
-            data["initiation_message"] = None if value is None else _text(value)
-        data["prompt"] = _text(record["prompt"])
-        data["message_channel"] = _choice(record["messageChannel"], _CHANNELS)
-        value = get("description", _MISSING)
-        if value is not _MISSING:
-            data["description"] = None if value is None else _text(value)
-        value = get("settings", _MISSING)
-        if value is not _MISSING:
-            data["settings"] = _settings(value)
-        for key, name in (("isActive", "is_active"), ("autopilot", "autopilot")):
-            value = get(key, _MISSING)
-            if value is not _MISSING:
-                if type(value) is not bool:
-                    raise _NotSure
-                data[name] = value
-        data["created_at"] = _when(record["createdAt"])
-        data["updated_at"] = _when(record["updatedAt"])
-        value = get("__v", _MISSING)
-        if value is not _MISSING:
-            if type(value) is not int or not 0 <= value <= 2**31 - 1:
-                raise _NotSure
-            data["version"] = value
-    except Exception:  # noqa: BLE001 - any doubt: the serializer decides (and words the error)
-        return None
-    return data

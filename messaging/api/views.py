@@ -2,33 +2,25 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from flowdesk.api.views import TenantScopedMixin, validate_query
+from flowdesk.api.fields import has_nul
+from flowdesk.api.views import TenantScopedMixin
 from messaging import services
 from messaging.api.errors import MESSAGE_FLOWS
+from messaging.api.renderers import LIST_COLUMNS, message_flow_data, message_flow_row
 from messaging.api.serializers import (
     MessageFlowDetailSerializer,
     MessageFlowPatchSerializer,
     MessageFlowPutSerializer,
     MessageFlowReadSerializer,
     MessageFlowSerializer,
-    message_flow_data,
-    message_flow_row,
 )
 from messaging.filters import MessageFlowFilterSet
 from messaging.models import Agent, MessageFlow
-
-# What the list renders, in message_flow_row's order: the documented keys, not initiationMessage or
-# __v (GET one adds those).
-LIST_COLUMNS = [
-    "id", "workspace_id", "name", "direction", "description", "agent__agent_id", "settings", "prompt",
-    "is_active", "autopilot", "message_channel", "created_at", "updated_at",
-]
-
 
 # The vendor documents an optional, empty object; any object is accepted and its keys not read.
 TOGGLE_BODY = {
@@ -37,11 +29,6 @@ TOGGLE_BODY = {
     "description": "Optional: an empty object, or no body at all. Its keys are not read.",
     "example": {},
 }
-
-
-class LimitOffsetQuery(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
-    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
 
 
 def vendor_now():
@@ -82,7 +69,7 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     def get_object(self):
         # No stored id holds a NUL (PostgreSQL refuses to compare with one) or outgrows the column.
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
-        if "\x00" in value or len(value) > MessageFlow._meta.pk.max_length:
+        if has_nul(value) or len(value) > MessageFlow._meta.pk.max_length:
             raise Http404
         return super().get_object()
 
@@ -95,10 +82,8 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     )
     def list(self, request, *args, **kwargs):
         """The workspace's message flows, oldest first: the vendor's plain array."""
-        page = validate_query(LimitOffsetQuery, request)
+        offset, end = self.page_bounds(request)
         queryset = self.filter_queryset(self.get_queryset())
-        offset = page["offset"]
-        end = offset + page["limit"] if "limit" in page else None
         # Rendered from rows, not model instances: building them was a third of the request.
         return Response([message_flow_row(row) for row in queryset.values_list(*LIST_COLUMNS)[offset:end]])
 

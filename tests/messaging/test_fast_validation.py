@@ -11,7 +11,8 @@ from pathlib import Path
 
 from rest_framework import serializers
 
-from messaging.api.serializers import ImportMessageFlowSerializer, well_formed_flow
+from messaging.importing.fastpath import well_formed_flow
+from messaging.importing.serializers import ImportMessageFlowSerializer
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "message_flows.json"
 

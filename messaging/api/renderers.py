@@ -1,0 +1,52 @@
+"""The message flow as the vendor shapes it: one renderer, its column list beside it.
+
+The list, GET one, the answers to POST, PUT and PATCH, the admin export, the import round trip
+(an export imports back as it is) and the events all render a flow here, from a model instance
+(``message_flow_data``) or from a row of ``LIST_COLUMNS`` / ``DETAIL_COLUMNS`` (``message_flow_row``).
+"""
+
+from operator import attrgetter
+
+from flowdesk.api.fields import iso_z
+
+# The list's keys, in the body's order, each with the column it reads (agent: its agent id).
+LIST_KEYS = [
+    ("_id", "id"),
+    ("workspaceId", "workspace_id"),
+    ("name", "name"),
+    ("direction", "direction"),
+    ("description", "description"),
+    ("agent", "agent__agent_id"),
+    ("settings", "settings"),
+    ("prompt", "prompt"),
+    ("isActive", "is_active"),
+    ("autopilot", "autopilot"),
+    ("messageChannel", "message_channel"),
+    ("createdAt", "created_at"),
+    ("updatedAt", "updated_at"),
+]
+# GET one (and the answers to writes) adds these after the list's keys.
+DETAIL_KEYS = [*LIST_KEYS, ("initiationMessage", "initiation_message"), ("__v", "version")]
+
+LIST_COLUMNS = [column for _, column in LIST_KEYS]
+DETAIL_COLUMNS = [column for _, column in DETAIL_KEYS]
+
+_LIST_NAMES = [key for key, _ in LIST_KEYS]
+_DETAIL_NAMES = [key for key, _ in DETAIL_KEYS]
+# The columns read off an instance (agent__agent_id: flow.agent.agent_id).
+_read_list = attrgetter(*(column.replace("__", ".") for column in LIST_COLUMNS))
+_read_detail = attrgetter(*(column.replace("__", ".") for column in DETAIL_COLUMNS))
+
+
+def message_flow_row(row, detail=False):
+    """A flow from a row of ``DETAIL_COLUMNS`` (``detail``) or ``LIST_COLUMNS``."""
+    # From rows, not model instances, for the list: building them was a third of the request.
+    data = dict(zip(_DETAIL_NAMES if detail else _LIST_NAMES, row, strict=True))
+    data["createdAt"] = iso_z(data["createdAt"])
+    data["updatedAt"] = iso_z(data["updatedAt"])
+    return data
+
+
+def message_flow_data(flow, detail=False):
+    """A flow (its agent loaded) as the list shows it; ``detail``: as GET one answers it."""
+    return message_flow_row((_read_detail if detail else _read_list)(flow), detail=detail)
