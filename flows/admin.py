@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from flowdesk.admin import (
+    CountColumn,
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
@@ -19,6 +20,7 @@ from flowdesk.admin import (
     single_scope,
     subquery_count,
 )
+from flows import rules
 from flows.api.serializers import SessionRenderer
 from flows.graph import flow_version_svg
 from flows.models import (
@@ -29,7 +31,6 @@ from flows.models import (
     LiveFlowSessionStep,
     Step,
     StepTransition,
-    StepType,
 )
 
 # How many of a session's recorded steps its page lists (the oldest first); all are in the
@@ -40,6 +41,28 @@ RECORDED_STEPS_SHOWN = 200
 def version_locked(version):
     """A version sessions have run stays as they ran it (the API refuses changes too)."""
     return version is not None and version.pk is not None and version.sessions.exists()
+
+
+class VersionLockedInlineMixin:
+    """A version's steps or transitions, read-only once sessions have run the version."""
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and not version_locked(obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not version_locked(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not version_locked(obj)
+
+
+class UpdatedOnChangeMixin:
+    """A change saved here moves ``updated_at`` (not auto_now: imports keep the vendor's timestamps)."""
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)
 
 
 # --- flows and versions ---------------------------------------------------------------------
@@ -63,7 +86,7 @@ class FlowVersionInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(Flow)
-class FlowAdmin(OrganizationScopedAdmin):
+class FlowAdmin(UpdatedOnChangeMixin, OrganizationScopedAdmin):
     organization_path = "organization"
     list_display = ["name", "id", "organization", "versions_count", "created_at", "updated_at"]
     list_select_related = ["organization"]  # the organization column
@@ -75,17 +98,7 @@ class FlowAdmin(OrganizationScopedAdmin):
     readonly_fields = ["created_at", "updated_at"]
     inlines = [FlowVersionInline]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(versions_total=subquery_count(FlowVersion, "flow"))
-
-    @admin.display(description="versions", ordering="versions_total")
-    def versions_count(self, obj):
-        return obj.versions_total
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
+    versions_count = CountColumn(FlowVersion, "flow", "versions")
 
 
 class StepFormSet(BaseInlineFormSet):
@@ -95,18 +108,14 @@ class StepFormSet(BaseInlineFormSet):
             return  # read-only: sessions have run this version
         kept = [f for f in self.forms if f.has_changed() or f.instance.pk]
         kept = [f for f in kept if not self._should_delete_form(f) and getattr(f, "cleaned_data", None)]
-        seen = {}
-        for form in kept:
-            name = form.cleaned_data.get("name")
-            if name in seen:
-                form.add_error("name", "Step names must be unique within a version.")
-            seen[name] = form
-        starts = [f for f in kept if f.cleaned_data.get("step_type") == StepType.START]
+        for form in rules.repeated((form, form.cleaned_data.get("name")) for form in kept):
+            form.add_error("name", "Step names must be unique within a version.")
+        starts = rules.start_steps(form.cleaned_data.get("step_type") for form in kept)
         if len(starts) != 1:
             raise ValidationError(f"A version needs exactly one START step; this one would have {len(starts)}.")
 
 
-class StepInline(ScopedInlineMixin, admin.TabularInline):
+class StepInline(VersionLockedInlineMixin, ScopedInlineMixin, admin.TabularInline):
     model = Step
     formset = StepFormSet
     organization_path = "flow_version__flow__organization"
@@ -114,15 +123,6 @@ class StepInline(ScopedInlineMixin, admin.TabularInline):
     readonly_fields = ["id"]
     extra = 0
     json_validators = {}
-
-    def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and not version_locked(obj)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and not version_locked(obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not version_locked(obj)
 
 
 OTHER_VERSION = "Not a step of this flow version: a transition joins two steps of its own version."
@@ -168,7 +168,7 @@ class StepTransitionFormSet(BaseInlineFormSet):
                     form.add_error(name, "This step is being deleted; remove the transition too.")
 
 
-class StepTransitionInline(ScopedInlineMixin, admin.TabularInline):
+class StepTransitionInline(VersionLockedInlineMixin, ScopedInlineMixin, admin.TabularInline):
     model = StepTransition
     fk_name = "flow_version"
     formset = StepTransitionFormSet
@@ -186,15 +186,6 @@ class StepTransitionInline(ScopedInlineMixin, admin.TabularInline):
         # source_step, target_step: each row's selects show the chosen steps
         return super().get_queryset(request).select_related("source_step", "target_step")
 
-    def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and not version_locked(obj)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and not version_locked(obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not version_locked(obj)
-
 
 @admin.register(FlowVersion)
 class FlowVersionAdmin(OrganizationScopedAdmin):
@@ -208,24 +199,9 @@ class FlowVersionAdmin(OrganizationScopedAdmin):
     autocomplete_fields = ["flow"]
     inlines = [StepInline, StepTransitionInline]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            steps_total=subquery_count(Step, "flow_version"),
-            transitions_total=subquery_count(StepTransition, "flow_version"),
-            sessions_total=subquery_count(LiveFlowSession, "flow_version"),
-        )
-
-    @admin.display(description="steps", ordering="steps_total")
-    def steps_count(self, obj):
-        return obj.steps_total
-
-    @admin.display(description="transitions", ordering="transitions_total")
-    def transitions_count(self, obj):
-        return obj.transitions_total
-
-    @admin.display(description="sessions", ordering="sessions_total")
-    def sessions_count(self, obj):
-        return obj.sessions_total
+    steps_count = CountColumn(Step, "flow_version", "steps")
+    transitions_count = CountColumn(StepTransition, "flow_version", "transitions")
+    sessions_count = CountColumn(LiveFlowSession, "flow_version", "sessions")  # graph() reads it too
 
     def get_fields(self, request, obj=None):
         return ["flow", "graph", "id", "created_at", "updated_at"] if obj else ["flow"]
@@ -238,7 +214,7 @@ class FlowVersionAdmin(OrganizationScopedAdmin):
         steps = list(obj.steps.all())
         transitions = list(obj.transitions.all())
         note = ""
-        if getattr(obj, "sessions_total", 0):
+        if getattr(obj, "sessions_count_total", 0):
             note = mark_safe(
                 '<p class="help">Sessions have run this version, so its graph is read-only: '
                 "create a new version to change it.</p>"
@@ -264,7 +240,7 @@ class FlowVersionAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(OrganizationScopedAdmin):
+class StepAdmin(UpdatedOnChangeMixin, OrganizationScopedAdmin):
     organization_path = "flow_version__flow__organization"
     list_display = ["name", "step_type", "flow_version", "id", "created_at"]
     list_select_related = ["flow_version__flow"]  # the flow version column (named after its flow)
@@ -281,11 +257,6 @@ class StepAdmin(OrganizationScopedAdmin):
             if version_locked(obj.flow_version):
                 readonly += ["name", "step_type", "prompt_template"]
         return readonly
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
 
 
 class StepTransitionForm(forms.ModelForm):
@@ -322,7 +293,7 @@ class LiveFlowForm(forms.ModelForm):
 
 
 @admin.register(LiveFlow)
-class LiveFlowAdmin(OrganizationScopedAdmin):
+class LiveFlowAdmin(UpdatedOnChangeMixin, OrganizationScopedAdmin):
     organization_path = "organization"
     form = LiveFlowForm
     list_display = ["name", "id", "organization", "current_version", "sessions_count", "created_at", "updated_at"]
@@ -334,17 +305,7 @@ class LiveFlowAdmin(OrganizationScopedAdmin):
     autocomplete_fields = ["organization", "current_version"]
     readonly_fields = ["created_at", "updated_at"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(sessions_total=subquery_count(LiveFlowSession, "live_flow"))
-
-    @admin.display(description="sessions", ordering="sessions_total")
-    def sessions_count(self, obj):
-        return obj.sessions_total
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
+    sessions_count = CountColumn(LiveFlowSession, "live_flow", "sessions")
 
 
 # --- live flow sessions (big tables) --------------------------------------------------------
@@ -389,7 +350,7 @@ class LiveFlowSessionStepInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(LiveFlowSession)
-class LiveFlowSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+class LiveFlowSessionAdmin(UpdatedOnChangeMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
     organization_path = "live_flow__organization"
     list_display = ["id", "live_flow", "status", "steps_count", "created_at", "updated_at"]
     list_select_related = ["live_flow"]  # the live flow column
@@ -405,20 +366,12 @@ class LiveFlowSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     inlines = [LiveFlowSessionStepInline]
     actions = ["export_sessions"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(steps_total=subquery_count(LiveFlowSessionStep, "session"))
-
-    @admin.display(description="steps", ordering="steps_total")
-    def steps_count(self, obj):
-        return obj.steps_total
+    steps_count = CountColumn(LiveFlowSessionStep, "session", "steps")
 
     def has_add_permission(self, request):
-        # Sessions start through the API (POST /live_flows/{id}/sessions), which runs them.
+        # Sessions start through the API (POST /live_flows/{id}/sessions), which runs them: every
+        # save here is a change.
         return False
-
-    def save_model(self, request, obj, form, change):
-        obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
 
     @admin.action(description="Download selected sessions as JSON (the list endpoint's body)", permissions=["view"])
     def export_sessions(self, request, queryset):
@@ -432,7 +385,7 @@ class LiveFlowSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
 
 
 @admin.register(LiveFlowSessionStep)
-class LiveFlowSessionStepAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+class LiveFlowSessionStepAdmin(UpdatedOnChangeMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
     organization_path = "session__live_flow__organization"
     list_display = ["id", "session_id", "step", "status", "attempts", "created_at"]
     list_select_related = ["step"]  # the step column
@@ -448,8 +401,4 @@ class LiveFlowSessionStepAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     readonly_fields = ["id", "session", "step", "flow_version", "attempts", "lease_expires_at", "created_at", "updated_at"]
 
     def has_add_permission(self, request):
-        return False  # recorded by the engine as a session runs
-
-    def save_model(self, request, obj, form, change):
-        obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
+        return False  # recorded by the engine as a session runs: every save here is a change

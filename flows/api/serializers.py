@@ -1,11 +1,11 @@
 """Live-flows family: the vendor's snake_case shapes.
 
-Reads are rendered by plain functions (``*_data``): the session list renders thousands of
-nested objects a page and DRF's field machinery costs several times the SQL. The Serializer
-classes declare the same shapes for validation and the schema, and delegate to those functions.
+Reads are rendered by SessionRenderer (sessions and flow versions, from the column lists beside
+it): the session list renders thousands of nested objects a page and DRF's field machinery
+costs several times the SQL. The Serializer classes declare the same shapes for validation and
+the schema, and delegate to the renderer.
 """
 
-from datetime import UTC
 from operator import attrgetter
 
 import orjson
@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from flowdesk.api.fields import IsoZDateTimeField, JSONObjectField, StrictCharField, iso_z
 from flowdesk.api.serializers import StrictModelSerializer
+from flows import rules
 from flows.models import (
     Flow,
     FlowVersion,
@@ -27,37 +28,6 @@ from flows.models import (
 # --- read shapes ---------------------------------------------------------------------------
 
 
-def step_data(step):
-    return {
-        "id": str(step.id),
-        "name": step.name,
-        "step_type": step.step_type,
-        "prompt_template": step.prompt_template,
-        "created_at": iso_z(step.created_at),
-        "updated_at": iso_z(step.updated_at),
-    }
-
-
-def transition_data(transition):
-    return {
-        "source_step_id": str(transition.source_step_id),
-        "target_step_id": str(transition.target_step_id),
-        "label": transition.label,
-        "id": str(transition.id),
-    }
-
-
-def flow_version_data(version, steps, transitions):
-    return {
-        "id": str(version.id),
-        "flow_id": str(version.flow_id),
-        "steps": [step_data(step) for step in steps],
-        "step_transitions": [transition_data(t) for t in transitions],
-        "created_at": iso_z(version.created_at),
-        "updated_at": iso_z(version.updated_at),
-    }
-
-
 # Columns the session renderer reads, in order: rows come from `.values_list()` (the list
 # endpoint) or from model instances (one session, the admin) through the same getters.
 SESSION_COLUMNS = ("id", "inputs", "error", "status", "current_step_id", "created_at", "updated_at", "flow_version_id")
@@ -69,15 +39,6 @@ RECORDED_COLUMNS = ("id", "status", "prompt", "result", "error", "user_input", "
 _session_row, _version_row, _step_row, _transition_row, _recorded_row = (
     attrgetter(*columns) for columns in (SESSION_COLUMNS, VERSION_COLUMNS, STEP_COLUMNS, TRANSITION_COLUMNS, RECORDED_COLUMNS)
 )
-
-
-def _iso_z(value):
-    """iso_z, three times faster for what the database gives (UTC, year 1000 on): a page renders
-    over a thousand timestamps. Anything else goes to iso_z itself."""
-    if value is None or value.tzinfo is not UTC or value.year < 1000:
-        return iso_z(value)
-    text = value.isoformat()[:-6]  # without "+00:00"; the fraction only where there is one
-    return (text.rstrip("0") if value.microsecond else text) + "Z"
 
 
 def session_tree_rows(queryset):
@@ -131,8 +92,8 @@ class SessionRenderer:
                 "name": name,
                 "step_type": step_type,
                 "prompt_template": prompt_template,
-                "created_at": _iso_z(step_created),
-                "updated_at": _iso_z(step_updated),
+                "created_at": iso_z(step_created),
+                "updated_at": iso_z(step_updated),
             }
             steps.append(step)
         self._versions[version_id] = {
@@ -143,8 +104,8 @@ class SessionRenderer:
                 {"source_step_id": str(source), "target_step_id": str(target), "label": label, "id": str(pk)}
                 for source, target, label, pk in transition_rows
             ],
-            "created_at": _iso_z(created_at),
-            "updated_at": _iso_z(updated_at),
+            "created_at": iso_z(created_at),
+            "updated_at": iso_z(updated_at),
         }
 
     def has_version(self, version_id):
@@ -169,8 +130,8 @@ class SessionRenderer:
                 "error": r_error,
                 "user_input": user_input,
                 "step": steps[step_id],
-                "created_at": _iso_z(r_created),
-                "updated_at": _iso_z(r_updated),
+                "created_at": iso_z(r_created),
+                "updated_at": iso_z(r_updated),
             }
             if pk == current_step_id:
                 current = item
@@ -182,19 +143,23 @@ class SessionRenderer:
             "error": error,
             "status": status,
             "flow_version": self._versions[version_id],
-            "created_at": _iso_z(created_at),
-            "updated_at": _iso_z(updated_at),
+            "created_at": iso_z(created_at),
+            "updated_at": iso_z(updated_at),
             "current_step": current,
             "steps": recorded,
         }
 
-    def session(self, session):
-        """A session loaded by ``LiveFlowSession.objects.with_tree()``."""
-        version = session.flow_version
+    def flow_version(self, version):
+        """FlowVersionRead of a version loaded with its steps and transitions (prefetched)."""
         if version.id not in self._versions:
             self.add_version(
                 _version_row(version), map(_step_row, version.steps.all()), map(_transition_row, version.transitions.all())
             )
+        return self._versions[version.id]
+
+    def session(self, session):
+        """A session loaded by ``LiveFlowSession.objects.with_tree()``."""
+        self.flow_version(session.flow_version)
         return self.session_row(_session_row(session), map(_recorded_row, session.steps.all()))
 
     def page(self, rows):
@@ -248,35 +213,35 @@ class FlowVersionSerializer(serializers.Serializer):
     updated_at = IsoZDateTimeField(read_only=True)
 
     def validate(self, attrs):
-        steps = attrs["steps"]
+        steps, transitions = attrs["steps"], attrs["step_transitions"]
         errors = {}
-        starts = [i for i, s in enumerate(steps) if s["step_type"] == StepType.START]
+        starts = rules.start_steps(step["step_type"] for step in steps)
         if len(starts) != 1:
             errors["steps"] = [f"A version needs exactly one START step; this one has {len(starts)}."]
-        by_name, by_id = {}, {}
         step_errors = [{} for _ in steps]
-        for index, step in enumerate(steps):
-            if step["name"] in by_name:
-                step_errors[index]["name"] = ["Step names must be unique within a version."]
-            by_name[step["name"]] = step
-            if "id" in step:
-                if step["id"] in by_id:
-                    step_errors[index]["id"] = ["Step ids must be unique within a version."]
-                by_id[step["id"]] = step
+        for index in rules.repeated(enumerate(step["name"] for step in steps)):
+            step_errors[index]["name"] = ["Step names must be unique within a version."]
+        for index in rules.repeated((index, step["id"]) for index, step in enumerate(steps) if "id" in step):
+            step_errors[index]["id"] = ["Step ids must be unique within a version."]
         if any(step_errors):
             errors["steps"] = step_errors
-        transition_errors = [{} for _ in attrs["step_transitions"]]
-        for index, transition in enumerate(attrs["step_transitions"]):
+        # A transition names each end by id, or else by name (the last step of that id or name).
+        by_id = {step["id"]: step for step in steps if "id" in step}
+        by_name = {step["name"]: step for step in steps}
+        ends = []
+        for index, transition in enumerate(transitions):
             for end in ("source", "target"):
-                if f"{end}_step_id" in transition:
-                    if transition[f"{end}_step_id"] not in by_id:
-                        transition_errors[index][f"{end}_step_id"] = ["Not a step of this version."]
-                    else:
-                        transition[f"_{end}"] = by_id[transition[f"{end}_step_id"]]
-                elif transition[f"{end}_step"] not in by_name:
-                    transition_errors[index][f"{end}_step"] = ["No step of this version has this name."]
-                else:
-                    transition[f"_{end}"] = by_name[transition[f"{end}_step"]]
+                key, steps_by = (f"{end}_step_id", by_id) if f"{end}_step_id" in transition else (f"{end}_step", by_name)
+                ends.append(((index, end, key), transition[key], steps_by))
+        stray = set(rules.outside(ends))
+        transition_errors = [{} for _ in transitions]
+        for (index, end, key), reference, steps_by in ends:
+            if (index, end, key) not in stray:
+                transitions[index][f"_{end}"] = steps_by[reference]  # the step write_graph joins
+            elif steps_by is by_id:
+                transition_errors[index][key] = ["Not a step of this version."]
+            else:
+                transition_errors[index][key] = ["No step of this version has this name."]
         if any(transition_errors):
             errors["step_transitions"] = transition_errors
         if errors:
@@ -284,7 +249,7 @@ class FlowVersionSerializer(serializers.Serializer):
         return attrs
 
     def to_representation(self, instance):
-        return flow_version_data(instance, instance.steps.all(), instance.transitions.all())
+        return SessionRenderer().flow_version(instance)
 
 
 class LiveFlowSessionStepSerializer(serializers.Serializer):
@@ -324,7 +289,22 @@ class UserInputSerializer(serializers.Serializer):
     user_input = StrictCharField(allow_blank=True, max_length=100_000)
 
 
-class FlowSerializer(StrictModelSerializer):
+class ChosenIdMixin:
+    """An ``id`` the client may choose when creating, and never change afterwards."""
+
+    id_of = None  # how the messages name the object: "flow", "live flow"
+
+    def validate_id(self, value):
+        if self.instance is not None and value != self.instance.id:
+            raise serializers.ValidationError(f"The id of an existing {self.id_of} cannot change.")
+        if self.instance is None and self.Meta.model.objects.filter(pk=value).exists():
+            raise serializers.ValidationError(f"A {self.id_of} with this id already exists.")
+        return value
+
+
+class FlowSerializer(ChosenIdMixin, StrictModelSerializer):
+    id_of = "flow"
+
     id = serializers.UUIDField(required=False)
     organisation_id = serializers.CharField(source="organization_id", read_only=True)
     versions_count = serializers.IntegerField(read_only=True, default=0)  # a new flow has none
@@ -336,17 +316,12 @@ class FlowSerializer(StrictModelSerializer):
         fields = ["id", "organisation_id", "name", "description", "versions_count", "created_at", "updated_at"]
         extra_kwargs = {"name": {"required": True, "allow_blank": False}}
 
-    def validate_id(self, value):
-        if self.instance is not None and value != self.instance.id:
-            raise serializers.ValidationError("The id of an existing flow cannot change.")
-        if self.instance is None and Flow.objects.filter(pk=value).exists():
-            raise serializers.ValidationError("A flow with this id already exists.")
-        return value
 
-
-class LiveFlowSerializer(StrictModelSerializer):
+class LiveFlowSerializer(ChosenIdMixin, StrictModelSerializer):
     """The vendor's live flow as written: ``current_version`` named by id. Answers are LiveFlowRead
     (``current_version`` nested, ``sessions`` every session), written by flows.api.streaming."""
+
+    id_of = "live flow"
 
     id = serializers.UUIDField(required=False)
     current_version = serializers.PrimaryKeyRelatedField(
@@ -364,13 +339,6 @@ class LiveFlowSerializer(StrictModelSerializer):
         if organization is not None:
             # Only versions of this organization's flows can be named; others read as "does not exist".
             self.fields["current_version"].queryset = FlowVersion.objects.filter(flow__organization=organization)
-
-    def validate_id(self, value):
-        if self.instance is not None and value != self.instance.id:
-            raise serializers.ValidationError("The id of an existing live flow cannot change.")
-        if self.instance is None and LiveFlow.objects.filter(pk=value).exists():
-            raise serializers.ValidationError("A live flow with this id already exists.")
-        return value
 
     def to_representation(self, instance):
         from flows.api.streaming import LiveFlowBody

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from flowdesk.api.errors import BadRequest, Conflict, ErrorItem
 from flowdesk.api.renderers import EventStreamRenderer, ORJSONRenderer, json_response
-from flowdesk.api.views import TenantScopedMixin, is_uuid, validate_query
+from flowdesk.api.views import TenantScopedMixin, is_uuid
 from flowdesk.sse import event_schema, event_stream_response, served_on_asgi, state_snapshot, state_stream
 from flows import live
 from flows.api.errors import LIVE_FLOWS
@@ -219,11 +219,6 @@ class LiveFlowViewSet(FastAPIStatuses, LiveFlowsView, viewsets.ModelViewSet):
         return json_body(self.body(serializer.instance.pk).one())
 
 
-class LimitOffsetQuery(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
-    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
-
-
 class LiveFlowSessionViewSet(
     LiveFlowsView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
@@ -251,10 +246,8 @@ class LiveFlowSessionViewSet(
     )
     def list(self, request, *args, **kwargs):
         """The live flow's sessions, newest first: the vendor's plain array (every session without `limit`)."""
-        page = validate_query(LimitOffsetQuery, request)
+        offset, end = self.page_bounds(request)
         queryset = self.filter_queryset(self.get_queryset())
-        offset = page["offset"]
-        end = offset + page["limit"] if "limit" in page else None
         if end is None:
             # Every session: written as they are read (a live flow may have 100,000 of them).
             if offset:
