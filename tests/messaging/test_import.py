@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from accounts.models import Organization, Workspace
 from messaging.management.commands import import_message_flows
@@ -252,3 +253,40 @@ def test_a_record_without_settings_gets_the_defaults_of_a_new_flow(tenant, tmp_p
         },
         "security": {"hipaaCompliance": False},
     }
+
+
+def stored_columns(pk):
+    """Every column of a stored flow but its id, as PostgreSQL holds it (jsonb as its text, NULL as None)."""
+    table = MessageFlow._meta.db_table
+    columns = [f.column for f in MessageFlow._meta.concrete_fields if not f.primary_key]
+    selected = ", ".join(f"{name}::text" for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {selected} FROM {table} WHERE id = %s", [pk])  # noqa: S608 - names from the model
+        return dict(zip(columns, cursor.fetchone(), strict=True))
+
+
+@pytest.mark.postgres  # on SQLite there is no COPY: both sides would be the ORM
+def test_new_flows_written_with_copy_hold_what_the_orm_writes(tenant, tmp_path):
+    ws = tenant.workspace.pk
+    records = [
+        {**DOCUMENTED[0], "_id": "full", "workspaceId": ws, "initiationMessage": "Hi!", "__v": 3,
+         "settings": {"responseSettings": {"delay": 1.5, "workingHours": None}, "x": [1, None, "été", {"b": 2, "a": 1}]}},
+        # NULLs: no description, no initiationMessage (as given, and as left out).
+        {**DOCUMENTED[1], "_id": "nulls", "workspaceId": ws, "description": None, "initiationMessage": None},
+        # Left out: POST's defaults for description, isActive, autopilot and settings; the model's for the rest.
+        {k: v for k, v in {**DOCUMENTED[0], "_id": "bare", "workspaceId": ws}.items()
+         if k not in ("description", "isActive", "autopilot", "settings")},
+    ]
+    assert run(write(tmp_path, records), "--org", tenant.organization.pk)[0] == "created 3, updated 0, unchanged 0"
+    for record in records:
+        # The same flow saved through the ORM, under another id.
+        flow = MessageFlow.objects.get(pk=record["_id"])
+        flow.pk = f"orm_{record['_id']}"
+        flow._state.adding = True
+        flow.save()
+        assert stored_columns(record["_id"]) == stored_columns(flow.pk), record["_id"]
+    assert stored_columns("nulls")["description"] is None and stored_columns("bare")["initiation_message"] is None
+    # And read back as given (settings neither dumped twice nor lost).
+    client = workspace_client(tenant.raw_key, ws)
+    assert client.get(f"{URL}/full").json() == records[0]
+    assert client.get(f"{URL}/nulls").json() == {**records[1], "__v": 0}
