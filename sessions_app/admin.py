@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from flowdesk.admin import (
+    CountColumn,
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
@@ -17,7 +18,6 @@ from flowdesk.admin import (
     keyset_batches,
     member_organizations,
     single_scope,
-    subquery_count,
 )
 from sessions_app import services
 from sessions_app.api.serializers import (
@@ -134,13 +134,7 @@ class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScope
     ]
     inlines = [DialogueItemInline, AudioClipInline]
     actions = ["export_sessions"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(dialogue_total=subquery_count(DialogueItem, "session"))
-
-    @admin.display(description="dialogue items", ordering="dialogue_total")
-    def dialogue_count(self, obj):
-        return obj.dialogue_total
+    dialogue_count = CountColumn(DialogueItem, "session", "dialogue items")
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -26,6 +26,7 @@ from rest_framework import exceptions
 
 from flowdesk import events
 from flowdesk.api.authentication import ApiKeyAuthentication
+from flowdesk.api.fields import has_nul
 from sessions_app import services
 
 logger = logging.getLogger("flowdesk.sessions.socket")
@@ -70,7 +71,7 @@ def _authenticate(environ, auth):
 def _own_session(user, session_id):
     from sessions_app.models import UserSession
 
-    if not isinstance(session_id, str) or not session_id or len(session_id) > 64 or "\x00" in session_id:
+    if not isinstance(session_id, str) or not session_id or len(session_id) > 64 or has_nul(session_id):
         return None
     return UserSession.objects.filter(user=user, session_id=session_id).first()
 

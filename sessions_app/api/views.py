@@ -6,14 +6,13 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from flowdesk.api.views import TenantScopedMixin, validate_query
+from flowdesk.api.views import TenantScopedMixin
 from sessions_app import services
 from sessions_app.api import schema  # noqa: F401 - registers the OpenAPI field extensions
 from sessions_app.api.errors import USER_SESSIONS
 from sessions_app.api.serializers import (
     SESSION_ID_REGEX,
     DialogueItemSerializer,
-    LimitOffsetQuery,
     NewDialogueItemSerializer,
     UserSessionSerializer,
     dialogue_item_data,
@@ -90,10 +89,8 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     )
     def list(self, request, *args, **kwargs):
         """The vendor's plain array, most recently updated first; without `limit`, every session."""
-        page = validate_query(LimitOffsetQuery, request)
+        offset, end = self.page_bounds(request)
         queryset = self.filter_queryset(self.get_queryset()).order_by("-updated_at", "-id")
-        offset = page["offset"]
-        end = offset + page["limit"] if "limit" in page else None
         return Response(sessions_data(queryset[offset:end]))
 
     def retrieve(self, request, *args, **kwargs):

@@ -1,37 +1,31 @@
-import json
+from django.db.models import Q
 
-from django.db import connection
-from django.db.models import JSONField, Q
-
-from flowdesk.importing.command import (
-    CREATED,
-    UNCHANGED,
-    UPDATED,
-    ImportCommand,
-    RecordError,
-    serializer_errors,
-)
-from flowdesk.importing.rows import insert_objects
+from flowdesk.importing.command import CREATED, UNCHANGED, UPDATED, ImportCommand, RecordError
+from flowdesk.importing.rows import insert_rows
 from sessions_app import services
 from sessions_app.api.serializers import (
-    UserSessionSerializer,
+    AUDIO_COLUMNS,
+    DIALOGUE_COLUMNS,
+    audio_row,
     audio_rows,
+    dialogue_row,
     dialogue_rows,
     session_values,
-    well_formed_session,
+    validated_session,
 )
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 # Every column of a new session (a validated record gives each a value); the id is numbered by the database.
-SESSION_COLUMNS = tuple(f.attname for f in UserSession._meta.concrete_fields if not f.primary_key)
+NEW_SESSION_COLUMNS = tuple(f.attname for f in UserSession._meta.concrete_fields if not f.primary_key)
 
 
 def _existing_dialogue(session):
-    return [(i.item_id, i.content_type, i.is_user, i.content, i.ui) for i in session.dialogue_items.all()]
+    """The stored items in the renderer's columns: what ``dialogue_rows`` gives for a record."""
+    return [dialogue_row(item) for item in session.dialogue_items.all()]
 
 
 def _existing_audios(session):
-    return [(clip.clip_id, clip.base64) for clip in session.audio_clips.all()]
+    return [audio_row(clip) for clip in session.audio_clips.all()]
 
 
 class Command(ImportCommand):
@@ -58,9 +52,7 @@ class Command(ImportCommand):
     def parse_record(self, record, scope):
         # A well-formed record skips DRF's field machinery; any other is validated by the
         # serializer, which words the error and names its field path.
-        data = well_formed_session(record)
-        if data is None:
-            data = serializer_errors(UserSessionSerializer, record)
+        data = validated_session(record)
         for key, seen in self._seen.items():
             if data[key] in seen:
                 raise RecordError(key, f"an earlier session in the file has this {key}")
@@ -89,7 +81,7 @@ class Command(ImportCommand):
             dialogue, audios = dialogue_rows(data["dialogue"]), audio_rows(data["audios"])
             if match is None:
                 values["user_id"] = user.pk
-                to_create.append(tuple(values[column] for column in SESSION_COLUMNS))
+                to_create.append(tuple(values[column] for column in NEW_SESSION_COLUMNS))
                 children.append((data["uuid"], dialogue, audios))
                 outcomes.append(CREATED)
                 continue
@@ -109,7 +101,7 @@ class Command(ImportCommand):
             else:
                 outcomes.append(UNCHANGED)
 
-        insert_rows(UserSession, SESSION_COLUMNS, to_create)  # their pks are read back by uuid below
+        insert_rows(UserSession, NEW_SESSION_COLUMNS, to_create)  # their pks are read back by uuid below
         if to_update:
             UserSession.objects.bulk_update(to_update, sorted(update_fields), batch_size=500)
         self._write_children(children)
@@ -150,45 +142,10 @@ class Command(ImportCommand):
                 audios_of[pk] = audios
         DialogueItem.objects.filter(session_id__in=list(dialogue_of)).delete()
         AudioClip.objects.filter(session_id__in=list(audios_of)).delete()
-        insert_rows(
-            DialogueItem,
-            ("session_id", "position", "item_id", "content_type", "is_user", "content", "ui"),
-            (
-                (pk, position, item_id, content_type, is_user, content, ui)
-                for pk, rows in dialogue_of.items()
-                for position, (item_id, content_type, is_user, content, ui) in enumerate(rows)
-            ),
-        )
-        insert_rows(
-            AudioClip,
-            ("session_id", "position", "clip_id", "base64"),
-            (
-                (pk, position, clip_id, base64)
-                for pk, rows in audios_of.items()
-                for position, (clip_id, base64) in enumerate(rows)
-            ),
-        )
+        for model, columns, rows_of in ((DialogueItem, DIALOGUE_COLUMNS, dialogue_of), (AudioClip, AUDIO_COLUMNS, audios_of)):
+            insert_rows(
+                model,
+                ("session_id", "position", *columns),
+                [(pk, position, *row) for pk, rows in rows_of.items() for position, row in enumerate(rows)],
+            )
 
-
-def insert_rows(model, attnames, rows):
-    """New rows given as tuples of validated values for ``attnames``.
-
-    On PostgreSQL the tuples go to COPY as they are (JSON columns dumped as Django would): a model
-    instance per dialogue item, and Django's per-value preparation, cost more than the COPY itself
-    (20 items a session). Elsewhere, model instances through ``insert_objects``.
-    """
-    if connection.vendor != "postgresql":
-        insert_objects(model, [model(**dict(zip(attnames, row, strict=True))) for row in rows])
-        return
-    fields = [model._meta.get_field(name) for name in attnames]
-    json_at = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            if json_at:
-                row = list(row)
-                for i in json_at:
-                    if row[i] is not None:  # SQL NULL, as Django stores None in a nullable JSONField
-                        row[i] = json.dumps(row[i])  # as Django writes a JSONField
-            copy.write_row(row)
