@@ -5,9 +5,12 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from accounts.models import Membership, Organization
 from flowdesk.api.fields import parse_iso
+from sessions_app.management.commands import import_user_sessions
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 from .conftest import FIXTURE, make_session, run_import, write_records
@@ -55,6 +58,35 @@ def test_list_and_retrieve_render_imported_sessions_alike(tenant):
     for session in listed_sessions:
         session_id = dict(session)["sessionId"]
         assert json.loads(tenant.client.get(f"/session/{session_id}").content, **in_order) == session
+
+
+def stored():
+    """What the database holds for the imported sessions, column by column as text: a JSON column's
+    SQL NULL reads None, a JSON null "null"."""
+
+    def rows(model, session_uuid, *order):
+        columns = [f.attname for f in model._meta.concrete_fields if not f.primary_key and not f.is_relation]
+        casts = [Cast(column, output_field=TextField()) for column in columns]
+        return list(model.objects.order_by(session_uuid, *order).values_list(session_uuid, *casts))
+
+    return rows(UserSession, "uuid"), rows(DialogueItem, "session__uuid", "position"), rows(
+        AudioClip, "session__uuid", "position"
+    )
+
+
+@pytest.mark.postgres  # the import writes with COPY on PostgreSQL only: elsewhere both runs are the ORM
+def test_the_copy_writer_stores_what_the_orm_stores(db, monkeypatch):
+    run_import(FIXTURE, "--user", "alice")
+    copied = stored()
+    assert [row[0] for row in copied[0]] == sorted(r["uuid"] for r in json.loads(FIXTURE.read_text()))
+    UserSession.objects.all().delete()
+
+    def through_the_orm(model, attnames, rows):
+        model.objects.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
+
+    monkeypatch.setattr(import_user_sessions, "insert_rows", through_the_orm)
+    run_import(FIXTURE, "--user", "alice")
+    assert stored() == copied
 
 
 def test_dialogue_ids_are_stored_as_given_repeats_and_order_included(tenant, records):

@@ -1,21 +1,9 @@
-import pytest
-
+from tests.flowdesk import test_schema as shared
 from tests.flowdesk.test_schema import covers, keys_of, keys_of_example, list_response
 
 from .conftest import fixture_records
 
-
-@pytest.fixture(scope="module")
-def schema(django_db_blocker):
-    import io
-    import json
-
-    from django.core.management import call_command
-
-    with django_db_blocker.unblock():
-        out = io.StringIO()
-        call_command("spectacular", "--format", "openapi-json", stdout=out)
-    return json.loads(out.getvalue())
+schema = shared.schema  # the OpenAPI document, a module fixture
 
 
 def test_session_list_schema_has_every_documented_key(schema):
