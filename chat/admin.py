@@ -13,6 +13,7 @@ from chat.api.serializers import (
 )
 from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Workflow
 from flowdesk.admin import (
+    CountColumn,
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
     ScopedInlineMixin,
@@ -22,7 +23,6 @@ from flowdesk.admin import (
     json_download,
     keyset_batches,
     single_scope,
-    subquery_count,
 )
 from flowdesk.api.renderers import dumps
 
@@ -51,13 +51,7 @@ class WorkflowAdmin(OrganizationScopedAdmin):
     date_hierarchy = "created_at"
     ordering = ["name", "id"]
     autocomplete_fields = ["organization"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(sessions_total=subquery_count(ChatSession, "workflow"))
-
-    @admin.display(description="chat sessions", ordering="sessions_total")
-    def chat_sessions_count(self, obj):
-        return obj.sessions_total
+    chat_sessions_count = CountColumn(ChatSession, "workflow", "chat sessions")
 
 
 class ConversationForm(forms.ModelForm):
@@ -84,17 +78,11 @@ class ConversationAdmin(OrganizationScopedAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     autocomplete_fields = ["organization"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(sessions_total=subquery_count(ChatSession, "conversation"))
+    chat_sessions_count = CountColumn(ChatSession, "conversation", "chat sessions")
 
     def get_readonly_fields(self, request, obj=None):
         # Its chats and messages name it; moving it to another organization is not a thing.
         return ["organization"] if obj else []
-
-    @admin.display(description="chat sessions", ordering="sessions_total")
-    def chat_sessions_count(self, obj):
-        return obj.sessions_total
 
 
 class LatestMessagesFormSet(BaseInlineFormSet):

@@ -28,6 +28,11 @@ def preview_of(content):
     return content[:PREVIEW_LENGTH]
 
 
+def unique_in_organization(field, name):
+    """The client names it, so its id is unique within its organization only."""
+    return models.UniqueConstraint(fields=["organization", field], name=name)
+
+
 class ContextType(models.TextChoices):
     SESSION = "session"
     WORKFLOW = "workflow"
@@ -60,9 +65,7 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "conversation_id"], name="chatconversation_id_unique"),
-        ]
+        constraints = [unique_in_organization("conversation_id", "chatconversation_id_unique")]
 
     def __str__(self):
         return self.conversation_id
@@ -82,9 +85,7 @@ class Workflow(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "uuid"], name="chatworkflow_uuid_unique"),
-        ]
+        constraints = [unique_in_organization("uuid", "chatworkflow_uuid_unique")]
 
     def __str__(self):
         return self.name or str(self.uuid)

@@ -165,10 +165,8 @@ def _published(message, organization):
     pk = message.pk
 
     def render():
-        from chat.api.serializers import message_data
+        from chat.api.serializers import stored_message
 
-        # session, its workflow, conversation: what message_data reads
-        found = ChatMessage.objects.select_related("session__workflow", "conversation").filter(pk=pk).first()
-        return None if found is None else message_data(found)
+        return stored_message(pk)
 
     events.publish(MESSAGE_CREATED, channel=f"chat_message:{pk}", organization_id=organization.pk, render=render)

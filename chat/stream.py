@@ -20,6 +20,7 @@ import threading
 from django.conf import settings
 from django.db import connections, transaction
 
+from chat.api.serializers import stored_message
 from chat.models import ChatMessage, ChatTurn, ChatTurnEvent, Role, TurnStatus
 from chat.services import post_message
 from flowdesk import events
@@ -34,13 +35,6 @@ def channel(turn_id):
     return f"chat_turn:{turn_id}"
 
 
-def _message(pk):
-    from chat.api.serializers import message_data
-
-    # session, its workflow, conversation: what message_data reads
-    return message_data(ChatMessage.objects.select_related("session__workflow", "conversation").get(pk=pk))
-
-
 def _emit(turn, index, event, data):
     ChatTurnEvent.objects.create(turn=turn, index=index, event=event, data=data)
     events.publish("chat.turn_event", channel=channel(turn.pk), organization_id=turn.session.organization_id,
@@ -52,7 +46,7 @@ def start_turn(organization, user_id, *, content, **where):
     with transaction.atomic():
         message = post_message(organization, role=Role.USER, content=content, sender_user_id=user_id, **where)
         turn = ChatTurn.objects.create(session=message.session)
-        _emit(turn, 0, "turn", {"turnId": turn.pk, "message": _message(message.pk)})
+        _emit(turn, 0, "turn", {"turnId": turn.pk, "message": stored_message(message.pk)})
     return turn
 
 
@@ -108,7 +102,7 @@ def run_turn(turn_id):
     with transaction.atomic():
         message = post_message(session.organization, role=Role.ASSISTANT, content=answer, tokens_used=len(parts),
                                **where)
-        _emit(turn, index, "message", _message(message.pk))
+        _emit(turn, index, "message", stored_message(message.pk))
         _emit(turn, index + 1, "done", {"turnId": turn.pk, "tokensUsed": len(parts)})
         ChatTurn.objects.filter(pk=turn.pk).update(status=TurnStatus.DONE)
 

@@ -1,15 +1,13 @@
 """The import's plain-Python acceptance of well-formed records agrees with ImportChatSessionSerializer.
 
 ``well_formed_chat_session`` may decline a record (the import then asks the serializer), but
-whatever it accepts the serializer must accept too, with exactly the same validated data.
+whatever it accepts the serializer must accept too, with exactly the same validated data. The
+shared harness (flowdesk.importing.testing) varies every key of every record.
 """
 
-import copy
-import json
-
-from rest_framework import serializers
-
-from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
+from chat.importing.fastpath import well_formed_chat_session
+from chat.importing.serializers import ImportChatSessionSerializer
+from flowdesk.importing.testing import ODD_VALUES, FastPathHarness, replaced
 
 SESSION_ID = "session_1234567890_abc"
 WORKFLOW_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
@@ -63,102 +61,62 @@ RECORDS = [
     },
 ]
 
-ODD_VALUES = [
-    None, True, False, 0, -1, 1, 1.5, 2_000_000_000, 2_000_000_001, 2**70, "", " ", "x", "a" * 129, "a" * 201,
-    "a" * 2049, "nul\x00", "lone \ud800", "été", "session", "workflow", "user", "assistant", "bad id!", "ok\n",
-    "_leading", SESSION_ID, WORKFLOW_ID, WORKFLOW_ID.upper(), WORKFLOW_ID.replace("-", ""), "{" + WORKFLOW_ID + "}",
-    "0b5e3bb2-2b5f-4d5c-9c4b-0e6f5f4f3a11", "4a8b2c1d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "c" * 255, "c" * 256,
-    "running", "cancelled", "2023-11-07T05:31:56Z", "2023-11-07", " 2023-11-07T05:31:56Z ",
-    "2023-11-07T05:31:56+15:59", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "not a date", "2099-01-01T00:00:00Z",
-    [], [None], ["x"], [""], ["\x00"], ["a" * 2049], {}, {"a": 1}, 12345678901234567890,
+# Besides the shared odd values: the family's bounds, choices and ids (in other spellings too),
+# its client-id alphabet and lengths, and a long image URL in a list.
+CHAT_ODD_VALUES = [
+    *ODD_VALUES, 2_000_000_000, "session", "workflow", "user", "assistant", "_leading", SESSION_ID, WORKFLOW_ID,
+    WORKFLOW_ID.upper(), WORKFLOW_ID.replace("-", ""), "{" + WORKFLOW_ID + "}", "0b5e3bb2-2b5f-4d5c-9c4b-0e6f5f4f3a11",
+    "4a8b2c1d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "c" * 255, "c" * 256, "running", "cancelled", "2099-01-01T00:00:00Z",
+    ["a" * 2049],
 ]
+# Keys tried with every odd value even where a record lacks them.
+TOP_LEVEL_KEYS = ("conversationId", "sessionId", "workflowId", "workflowName", "messages", "firstMessageAt",
+                  "lastMessageAt")
 
 
-def serializer_result(record):
-    try:
-        return True, ImportChatSessionSerializer().run_validation(record)
-    except serializers.ValidationError:
-        return False, None
+def validated(record):
+    return ImportChatSessionSerializer().run_validation(record)
 
 
-def ordered(value):
-    """A comparable form that keeps key order (dict equality ignores it) and value types."""
-    return json.dumps(value, default=lambda v: f"{type(v).__name__}:{v!r}", sort_keys=False)
+def repeated_message_ids(record):
+    """Messages repeating an id (in another spelling too), and a message that is not an object."""
+    if record.get("messages"):
+        first = record["messages"][0]
+        yield replaced(record, ("messages", 0, "id"), record["messages"][-1]["id"])  # a repeated id
+        yield replaced(record, ("messages",), [first, {**first, "id": first["id"].upper()}])  # the same uuid
+        yield replaced(record, ("messages",), [first] * 2)
+        yield replaced(record, ("messages",), ["not an object"])
 
 
-def paths(value, prefix=()):
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield (*prefix, key)
-            yield from paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield (*prefix, index)
-            yield from paths(child, (*prefix, index))
-
-
-def replaced(record, path, new):
-    record = copy.deepcopy(record)
-    target = record
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = copy.deepcopy(new)
-    return record
-
-
-def removed(record, path):
-    record = copy.deepcopy(record)
-    target = record
-    for step in path[:-1]:
-        target = target[step]
-    del target[path[-1]]
-    return record
-
-
-def variants():
-    for record in RECORDS:
-        yield record
-        for path in paths(record):
-            for value in ODD_VALUES:
-                yield replaced(record, path, value)
-            yield removed(record, path)
-            if isinstance(path[-1], str):
-                yield replaced(record, (*path[:-1], "extra"), 1)
-        for key in ("conversationId", "sessionId", "workflowId", "workflowName", "messages", "firstMessageAt",
-                    "lastMessageAt"):
-            for value in ODD_VALUES:
-                yield replaced(record, (key,), value)
-        if record.get("messages"):
-            first = record["messages"][0]
-            yield replaced(record, ("messages", 0, "id"), record["messages"][-1]["id"])  # a repeated id
-            yield replaced(record, ("messages",), [first, {**first, "id": first["id"].upper()}])  # the same uuid
-            yield replaced(record, ("messages",), [first] * 2)
-            yield replaced(record, ("messages",), ["not an object"])
+def harness():
+    return FastPathHarness(
+        fast=well_formed_chat_session,
+        serializer=validated,
+        records=RECORDS,
+        odd_values=CHAT_ODD_VALUES,
+        extra_variants=repeated_message_ids,
+        top_level_keys=TOP_LEVEL_KEYS,
+    )
 
 
 def test_accepts_only_what_the_serializer_accepts_with_the_same_data():
-    accepted_fast = refused = 0
-    for record in variants():
-        fast = well_formed_chat_session(record)
-        accepted, data = serializer_result(record)
-        if fast is None:
-            refused += 1
-            continue
-        accepted_fast += 1
-        assert accepted, record
-        assert ordered(fast) == ordered(data), record
-        assert fast == data
-    assert accepted_fast > 200
-    assert refused > 200
+    check = harness()
+    check.check(min_fast=201, min_refused=201)
+    # Beyond the key order and value types the harness compares: equal as values too.
+    for record in check.variants():
+        fast = check.run_fast(record)
+        if fast is not None:
+            assert fast == check.run_serializer(record)[1], record
 
 
 def test_every_valid_variant_of_a_list_item_takes_the_fast_path():
     """The fast path only declines what the serializer refuses (for items without messages)."""
-    for record in variants():
+    check = harness()
+    for record in check.variants():
         if "messages" in record:
             continue
-        accepted, data = serializer_result(record)
-        assert (well_formed_chat_session(record) is not None) == accepted, record
+        accepted, _ = check.run_serializer(record)
+        assert (check.run_fast(record) is not None) == accepted, record
 
 
 def test_every_record_takes_the_fast_path():
@@ -167,8 +125,9 @@ def test_every_record_takes_the_fast_path():
 
 
 def test_empty_strings_are_absent_on_both_paths():
+    check = harness()
     record = RECORDS[-1]
-    fast, (accepted, data) = well_formed_chat_session(record), serializer_result(record)
+    fast, (accepted, data) = check.run_fast(record), check.run_serializer(record)
     assert accepted
     for result in (fast, data):
         assert (result["sessionId"], result["workflowName"]) == (None, None)

@@ -259,7 +259,8 @@ def test_empty_strings_are_read_as_absent(tmp_path, monkeypatch, path):
 
 
 def test_an_empty_session_id_is_no_session_id():
-    from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
+    from chat.importing.fastpath import well_formed_chat_session
+    from chat.importing.serializers import ImportChatSessionSerializer
 
     record = {"contextType": "session", "sessionId": ""}
     assert well_formed_chat_session(record) is None

@@ -1,8 +1,9 @@
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from chat.api.serializers import ImportChatSessionSerializer, well_formed_chat_session
+from chat.api.serializers import MESSAGE_COLUMNS
+from chat.importing.fastpath import well_formed_chat_session
+from chat.importing.serializers import ImportChatSessionSerializer
 from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Role, Workflow, preview_of
 from flowdesk.importing.command import (
     CREATED,
@@ -12,7 +13,7 @@ from flowdesk.importing.command import (
     RecordError,
     serializer_errors,
 )
-from flowdesk.importing.rows import insert_objects, sync_rows
+from flowdesk.importing.rows import insert_rows, sync_rows
 
 SESSION_FIELDS = [
     "context_type",
@@ -25,20 +26,8 @@ SESSION_FIELDS = [
     "preview",
     "activity_at",
 ]
-MESSAGE_FIELDS = [
-    "session_id",
-    "conversation_id",
-    "role",
-    "content",
-    "tokens_used",
-    "image_urls",
-    "created_at",
-    "sender_user_id",
-    "linked_run_id",
-    "linked_run_status",
-    "linked_run_started_at",
-    "linked_run_finished_at",
-]
+# A message's row: its session's, and its own columns as the history shape names them.
+MESSAGE_FIELDS = ["session_id", "conversation_id", *MESSAGE_COLUMNS.values()]
 
 
 def session_key(item):
@@ -191,20 +180,9 @@ class Command(ImportCommand):
             pk = sessions[session_key(item)]
             with_messages.append(pk)
             for index, message in enumerate(item["messages"]):
-                messages[message["id"]] = {
-                    "session_id": pk,
-                    "conversation_id": conversation_of[pk],
-                    "role": message["role"],
-                    "content": message["content"],
-                    "tokens_used": message.get("tokensUsed"),
-                    "image_urls": message.get("imageUrls") or [],
-                    "created_at": message["createdAt"],
-                    "sender_user_id": message.get("senderUserId"),
-                    "linked_run_id": message.get("linkedRunId"),
-                    "linked_run_status": message.get("linkedRunStatus"),
-                    "linked_run_started_at": message.get("linkedRunStartedAt"),
-                    "linked_run_finished_at": message.get("linkedRunFinishedAt"),
-                }
+                values = {column: message.get(key) for key, column in MESSAGE_COLUMNS.items()}
+                values["image_urls"] = values["image_urls"] or []  # null is stored as no images
+                messages[message["id"]] = {"session_id": pk, "conversation_id": conversation_of[pk], **values}
                 origin[message["id"]] = (position, f"messages.{index}.id")
         changed_sessions = set()
         for pk in set().union(*sync_rows(
@@ -276,19 +254,3 @@ def sync_workflows(organization, names, now):
         pks.update(workflows.filter(uuid__in=[row[0] for row in new]).values_list("uuid", "pk"))
     return pks, {row[0] for row in new} | {workflow.uuid for workflow in renamed}
 
-
-def insert_rows(model, attnames, rows):
-    """New rows given as tuples of values for ``attnames``: COPY on PostgreSQL, else model instances.
-
-    A model instance per session and Django's per-value preparation cost more than the COPY.
-    """
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        insert_objects(model, [model(**dict(zip(attnames, row, strict=True))) for row in rows])
-        return
-    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in attnames)
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
