@@ -10,6 +10,7 @@ stays the authority and words every error (field paths and messages as before).
 tests/flows/test_fast_validation.py holds the two to each other.
 """
 
+import json
 import uuid
 from functools import partial
 
@@ -33,8 +34,11 @@ def _uuid(value):
 
 
 def _json(value):
-    """JSONField: DRF runs json.dumps; whatever orjson writes (depth under 255, 64-bit ints), it does too."""
-    orjson.dumps(value)
+    """JSONField: DRF runs json.dumps(allow_nan=False). What orjson refuses (depth past 255, ints past
+    64 bits) goes to the serializer; orjson writes NaN and infinities as null, so where it wrote a
+    null the strict json.dumps decides."""
+    if b"null" in orjson.dumps(value):
+        json.dumps(value, allow_nan=False)  # ValueError for NaN and infinities
     return value
 
 
@@ -47,7 +51,8 @@ class SessionValidator:
         self.serializer = ImportSessionSerializer()
         self.version_field = self.serializer.fields["flow_version"]
         self.step_field = self.serializer.fields["steps"].child.fields["step"]
-        self.versions = {}  # version id as written -> (bytes, validated, raw steps by id, validated steps by id)
+        # version id as written -> (bytes, raw, validated, raw steps by id, validated steps by id, step ids)
+        self.versions = {}
 
     def __call__(self, record):
         data = self.try_fast(record)
@@ -65,11 +70,12 @@ class SessionValidator:
             raise NotSure
         data = orjson.dumps(raw)
         entry = self.versions.get(raw.get("id"))
-        if entry is None or entry[0] != data:
+        # The same bytes (1 and true differ) and equal values (orjson writes NaN and infinities as null).
+        if entry is None or entry[0] != data or entry[1] != raw:
             validated = self.version_field.run_validation(raw)
             raw_steps = {step["id"]: step for step in raw["steps"]}
             valid_steps = {step["id"]: valid for step, valid in zip(raw["steps"], validated["steps"], strict=True)}
-            entry = (data, validated, raw_steps, valid_steps, {step["id"] for step in validated["steps"]})
+            entry = (data, raw, validated, raw_steps, valid_steps, {step["id"] for step in validated["steps"]})
             if len(self.versions) >= self.MAX_VERSIONS:
                 self.versions.clear()
             self.versions[raw["id"]] = entry
@@ -95,7 +101,7 @@ class SessionValidator:
         }
 
     def fast(self, record):
-        _, version, raw_steps, valid_steps, version_step_ids = self.version(record["flow_version"])
+        _, _, version, raw_steps, valid_steps, version_step_ids = self.version(record["flow_version"])
         data = {"id": _uuid(record["id"])}
         steps_count = record.get("steps_count", _MISSING)
         if steps_count is not _MISSING:

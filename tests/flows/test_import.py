@@ -16,9 +16,12 @@ from flows.models import (
     LiveFlow,
     LiveFlowSession,
     LiveFlowSessionStep,
+    SessionStatus,
     Step,
     StepTransition,
+    StepType,
 )
+from tests.flows.factories import make_live_flow
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "live_flow_sessions.json"
 LIVE_FLOW_ID = "11111111-1111-4111-8111-111111111111"
@@ -114,6 +117,11 @@ def test_bad_record_writes_nothing_and_names_record_and_field(tmp_path, db):
          "flow_version.step_transitions.0.target_step_id"),
         (lambda r: r["steps"][0]["step"].update(id=str(uuid.uuid4())), "steps.0.step.id"),
         (lambda r: r["current_step"].update(id=str(uuid.uuid4())), "current_step.id"),
+        (lambda r: r["steps"].append(copy.deepcopy(r["steps"][0])), "steps.1.id"),
+        (lambda r: r["flow_version"]["steps"].append(copy.deepcopy(r["flow_version"]["steps"][0])),
+         "flow_version.steps.1.id"),
+        (lambda r: r["flow_version"]["steps"].append(dict(r["flow_version"]["steps"][0], id=str(uuid.uuid4()))),
+         "flow_version.steps"),
     ],
 )
 def test_invalid_fields_are_named(tmp_path, db, mutate, path):
@@ -249,3 +257,33 @@ def test_new_and_existing_sessions_in_one_batch(tmp_path, db):
     assert {str(k): str(v) for k, v in currents.items()} == {
         changed["id"]: new_step_id, new["id"]: new["current_step"]["id"],
     }
+
+
+def test_two_recorded_steps_with_one_id_are_refused(tmp_path, db):
+    """The write would keep the last of them only: the file is refused, naming the second."""
+    good = example()[0]
+    bad = second_session(good)
+    bad["steps"].append(dict(copy.deepcopy(bad["steps"][0]), result="the second"))
+    with pytest.raises(CommandError) as excinfo:
+        run_import(write(tmp_path, [good, bad]))  # the second record: its version remembered
+    assert str(excinfo.value) == (
+        f"session #2 (id {bad['id']}): steps.1.id: Duplicate recorded step id. Nothing was imported."
+    )
+    assert not LiveFlowSessionStep.objects.exists()
+
+
+def test_a_version_without_start_comes_back_as_the_list_endpoint_gave_it(tmp_path, tenant):
+    """At most one START, not exactly one: a session may have run a version left without START
+    (it then failed), and the list endpoint's body must import back."""
+    live_flow = make_live_flow(tenant.organization, n_steps=2)
+    version = live_flow.current_version
+    Step.objects.filter(flow_version=version, step_type=StepType.START).delete()
+    LiveFlowSession.objects.create(live_flow=live_flow, flow_version=version, status=SessionStatus.FAILED,
+                                   error="The session's flow version has no START step to run.")
+    url = f"/live_flows/{live_flow.pk}/sessions"
+    body = tenant.client.get(url).json()
+    assert [step["step_type"] for step in body[0]["flow_version"]["steps"]] == ["LLM"]
+    LiveFlowSession.objects.all().delete()
+    summary, _ = run_import(write(tmp_path, body), org=tenant.organization.pk, live_flow=str(live_flow.pk))
+    assert summary == "created 1, updated 0, unchanged 0"
+    assert tenant.client.get(url).json() == body
