@@ -32,6 +32,30 @@ def sibling_workspace(tenant):
     return Workspace.objects.create(pk="ws_sibling", organization=tenant.organization)
 
 
+URL = "/v1/api/message-flows"
+
+# The vendor's example create body.
+NEW_FLOW = {
+    "name": "SMS Flow #1",
+    "direction": "bidirectional",
+    "agent": "exampleAgentId1",
+    "initiationMessage": "Hi! How can we help?",
+    "prompt": "Short prompt for AI",
+    "messageChannel": "SMS",
+}
+
+
+def field_error_body(field, message):
+    """The error body of a request refused for one field."""
+    return {
+        "error": {
+            "code": "validation_error",
+            "message": f"Invalid input: {field}: {message}",
+            "details": [{"field": field, "message": message}],
+        }
+    }
+
+
 BASE_TIME = datetime(2025, 1, 2, 10, 15, tzinfo=UTC)
 
 

@@ -5,18 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import ApiKey, Workspace
 from messaging.models import Agent, MessageFlow
 from tests.conftest import make_tenant
-from tests.messaging.conftest import make_flow, workspace_client
-
-URL = "/v1/api/message-flows"
-
-NEW_FLOW = {
-    "name": "SMS Flow #1",
-    "direction": "bidirectional",
-    "agent": "exampleAgentId1",
-    "initiationMessage": "Hi! How can we help?",
-    "prompt": "Short prompt for AI",
-    "messageChannel": "SMS",
-}
+from tests.messaging.conftest import NEW_FLOW, URL, field_error_body, make_flow, workspace_client
 
 
 def listed(flow):
@@ -267,13 +256,7 @@ def test_missing_required_fields_are_listed(api):
 def test_unknown_enumeration_value_lists_the_allowed_ones(api, field, value, message):
     response = api.post(URL, {**NEW_FLOW, field: value}, format="json")
     assert response.status_code == 400
-    assert response.json() == {
-        "error": {
-            "code": "validation_error",
-            "message": f"Invalid input: {field}: {message}",
-            "details": [{"field": field, "message": message}],
-        }
-    }
+    assert response.json() == field_error_body(field, message)
     assert not MessageFlow.objects.exists() and not Agent.objects.exists()
 
 
@@ -512,13 +495,7 @@ def test_filters(tenant, api, varied, query, expected):
 def test_bad_filter_values_are_400(api, varied, query, field, message):
     response = api.get(f"{URL}?{query}")
     assert response.status_code == 400
-    assert response.json() == {
-        "error": {
-            "code": "validation_error",
-            "message": f"Invalid input: {field}: {message}",
-            "details": [{"field": field, "message": message}],
-        }
-    }
+    assert response.json() == field_error_body(field, message)
 
 
 def test_list_query_count_is_the_same_for_1_and_50_flows(tenant, api, django_assert_num_queries):

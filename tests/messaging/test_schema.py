@@ -1,19 +1,11 @@
-import io
 import json
 from pathlib import Path
 
-import pytest
-from django.core.management import call_command
+from tests.flowdesk import test_schema as shared
+
+schema = shared.schema  # the fixture: the generated OpenAPI schema, made once for the module
 
 DOCUMENTED = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "message_flows.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def schema(django_db_blocker):
-    with django_db_blocker.unblock():
-        out = io.StringIO()
-        call_command("spectacular", "--format", "openapi-json", stdout=out)
-    return json.loads(out.getvalue())
 
 
 def properties(schema, ref):

@@ -13,18 +13,7 @@ import pytest
 
 from messaging.models import MessageFlow
 from tests.conftest import make_tenant
-from tests.messaging.conftest import make_flow, workspace_client
-
-URL = "/v1/api/message-flows"
-
-NEW_FLOW = {
-    "name": "SMS Flow #1",
-    "direction": "bidirectional",
-    "agent": "exampleAgentId1",
-    "initiationMessage": "Hi! How can we help?",
-    "prompt": "Short prompt for AI",
-    "messageChannel": "SMS",
-}
+from tests.messaging.conftest import NEW_FLOW, URL, make_flow, workspace_client
 
 # Written out rather than imported, so that a change to the defaults in the code shows here.
 DEFAULTS = {
