@@ -14,6 +14,10 @@ from sessions_app.api.serializers.fields import (
 )
 from sessions_app.models import ContentType
 
+__all__ = [
+    "DialogueContentField", "DialogueItemSerializer", "NewDialogueItemSerializer",
+]
+
 
 class DialogueContentField(serializers.Field):
     """A string, or a list of dialogue items (validated like top-level ones, recursively)."""

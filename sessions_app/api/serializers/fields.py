@@ -5,6 +5,12 @@ from rest_framework import serializers
 
 from flowdesk.api.fields import JSONObjectField, StrictCharField, StrictIntegerField, has_nul
 
+__all__ = [
+    "MAX_DIALOGUE_DEPTH", "MAX_SAFE_INTEGER", "AnyJSONField", "ItemsField", "JSONObjectOrNullField",
+    "NestedField", "NumberField", "ObjectField", "Text", "UiField", "counter", "json_problem",
+    "nesting_depth", "text", "text_list", "text_problem", "validated_with",
+]
+
 # JavaScript clients read numbers as doubles: integers beyond this lose precision (and beyond
 # 64 bits cannot be rendered at all), so they are refused on the way in.
 MAX_SAFE_INTEGER = 2**53 - 1

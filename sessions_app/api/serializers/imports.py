@@ -29,6 +29,10 @@ from sessions_app.api.serializers.sessions import (
 )
 from sessions_app.models import ContentType, ResponseMode
 
+__all__ = [
+    "validated_session", "well_formed_session",
+]
+
 
 def validated_session(record):
     """A record's validated data: the fast path's, or the serializer's (raising RecordError)."""

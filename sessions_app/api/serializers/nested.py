@@ -6,6 +6,10 @@ from flowdesk.api.fields import StrictBooleanField
 from flowdesk.api.views import StrictSerializerMixin
 from sessions_app.api.serializers.fields import NumberField, Text, counter, text, validated_with
 
+__all__ = [
+    "AudioSerializer", "ClickSerializer", "StatsSerializer", "TutorialSerializer", "UserInfoField", "UserInfoSerializer",
+]
+
 
 class AudioSerializer(StrictSerializerMixin, serializers.Serializer):
     """One audio clip."""
@@ -17,10 +21,7 @@ class AudioSerializer(StrictSerializerMixin, serializers.Serializer):
 class ClickSerializer(StrictSerializerMixin, serializers.Serializer):
     """One recorded click."""
 
-    x = NumberField()
-    y = NumberField()
-    value = NumberField()
-    timestamp = NumberField()
+    x, y, value, timestamp = (NumberField() for _ in range(4))
 
 
 class TutorialSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -35,10 +36,7 @@ class StatsSerializer(StrictSerializerMixin, serializers.Serializer):
     """The session's counters."""
 
     totalConnectingTime = NumberField()
-    currentNumOfBlocks = counter()
-    totalInvokedLLM = counter()
-    totalUserMessages = counter()
-    totalCodeExecutions = counter()
+    currentNumOfBlocks, totalInvokedLLM, totalUserMessages, totalCodeExecutions = (counter() for _ in range(4))
 
 
 class UserInfoSerializer(StrictSerializerMixin, serializers.Serializer):

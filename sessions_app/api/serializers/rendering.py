@@ -17,6 +17,12 @@ from django.db.models.functions import Cast
 from flowdesk.api.fields import iso_z
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
+__all__ = [
+    "AUDIO_COLUMNS", "DIALOGUE_COLUMNS", "SESSION_COLUMNS", "audio_data", "audio_row", "dialogue_item_data",
+    "dialogue_row", "item_data", "session_body", "session_data", "session_row", "sessions_data",
+    "vendor_content",
+]
+
 # Columns the renderer reads, in order.
 SESSION_COLUMNS = (
     "uuid", "session_id", "name", "dialogue_null", "quick_replies", "is_replying", "workspace", "is_vm_running",

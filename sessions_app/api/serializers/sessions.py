@@ -24,6 +24,11 @@ from sessions_app.api.serializers.nested import (
 )
 from sessions_app.models import ResponseMode
 
+__all__ = [
+    "RESERVED_SESSION_IDS", "SESSION_ID_REGEX", "UserSessionSerializer", "audio_rows", "dialogue_rows",
+    "known_session_keys", "session_values",
+]
+
 SESSION_ID_REGEX = r"\A[A-Za-z0-9_-]{1,64}\Z"
 # Paths that would shadow a session with this id.
 RESERVED_SESSION_IDS = {"new", "resume"}
