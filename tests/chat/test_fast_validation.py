@@ -89,14 +89,8 @@ def repeated_message_ids(record):
 
 
 def harness():
-    return FastPathHarness(
-        fast=well_formed_chat_session,
-        serializer=validated,
-        records=RECORDS,
-        odd_values=CHAT_ODD_VALUES,
-        extra_variants=repeated_message_ids,
-        top_level_keys=TOP_LEVEL_KEYS,
-    )
+    return FastPathHarness(well_formed_chat_session, validated, RECORDS, odd_values=CHAT_ODD_VALUES,
+                           extra_variants=repeated_message_ids, top_level_keys=TOP_LEVEL_KEYS)
 
 
 def test_accepts_only_what_the_serializer_accepts_with_the_same_data():
