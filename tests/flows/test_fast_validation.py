@@ -73,7 +73,11 @@ def running_session():
 
 
 def records():
-    return [json.loads(FIXTURE.read_text())[0], running_session()]
+    """The vendor's documented example; a running session; a new one that has recorded nothing
+    (no current step: its `steps` alone decide)."""
+    new = running_session()
+    new.update(status="NEW", steps=[], current_step=None, steps_count=0)
+    return [json.loads(FIXTURE.read_text())[0], running_session(), new]
 
 
 def changed(record, edit):
@@ -86,13 +90,20 @@ def version_steps(record):
     return record["flow_version"]["steps"]
 
 
+def repeat_recorded_id(record, spelled):
+    """The second recorded step has the first one's id (and is still the current step)."""
+    first = record["steps"][0]["id"]
+    record["steps"][1]["id"] = spelled(first)
+    record["current_step"]["id"] = first
+
+
 # The refusals the family's rules add to the fields' own: (what, edit, the path the error names).
 # Each edit applies to running_session(); the fast path must decline every one of them.
 REFUSED = [
     ("a repeated recorded step id",
-     lambda r: r["steps"][1].update(id=r["steps"][0]["id"]), "steps.1.id"),
+     lambda r: repeat_recorded_id(r, str), "steps.1.id"),
     ("a recorded step id repeated in another case",
-     lambda r: r["steps"][1].update(id=r["steps"][0]["id"].upper()), "steps.1.id"),
+     lambda r: repeat_recorded_id(r, str.upper), "steps.1.id"),
     ("a repeated step id",
      lambda r: version_steps(r)[1].update(id=version_steps(r)[0]["id"]), "flow_version.steps.1.id"),
     ("a step id repeated in another case",
@@ -146,8 +157,8 @@ def family_variants(record):
     for edit in [edit for _, edit, _ in REFUSED] + ACCEPTED:
         try:
             yield changed(record, edit)
-        except IndexError:
-            pass  # the fixture's version has one step, its session one recorded step
+        except (IndexError, TypeError, AttributeError):
+            pass  # not for this sample: the fixture has one step and one recorded, the new session none
 
 
 def harness():
@@ -162,8 +173,8 @@ def harness():
 
 
 def test_the_fast_path_gives_what_the_serializer_gives():
-    # Not vacuous: of some 7,800 variants, about 2,400 take the fast path and 5,500 are refused.
-    harness().check(min_fast=2000, min_refused=4000)
+    # Not vacuous: of some 10,400 variants, about 3,100 take the fast path and 7,300 are refused.
+    harness().check(min_fast=2500, min_refused=5000)
 
 
 @pytest.mark.parametrize("what, edit, path", REFUSED, ids=[what for what, _, _ in REFUSED])
