@@ -287,3 +287,30 @@ def test_a_version_without_start_comes_back_as_the_list_endpoint_gave_it(tmp_pat
     summary, _ = run_import(write(tmp_path, body), org=tenant.organization.pk, live_flow=str(live_flow.pk))
     assert summary == "created 1, updated 0, unchanged 0"
     assert tenant.client.get(url).json() == body
+
+
+@pytest.mark.postgres  # elsewhere the import writes through the ORM only: it would compare it with itself
+def test_rows_copied_from_their_values_are_the_rows_the_orm_path_writes(tmp_path, db, monkeypatch):
+    """New sessions and recorded steps go in with COPY from their values (insert_values): the same
+    rows, defaults of the columns a record does not carry included, as model instances give."""
+    from flowdesk.importing import rows
+    from flows.management.commands import import_live_flow_sessions as command
+
+    records = [example()[0], second_session(example()[0])]
+    records[1]["steps"][0].update(prompt=None, result=None, user_input="héllo ✓")
+    records[1]["inputs"] = {"nested": {"n": [1, 2.5, None, True]}, "big": 2**62}
+    path = write(tmp_path, records)
+
+    def stored():
+        return (
+            list(LiveFlowSession.objects.order_by("id").values()),
+            list(LiveFlowSessionStep.objects.order_by("id").values()),
+        )
+
+    assert run_import(path)[0] == "created 2, updated 0, unchanged 0"
+    copied = stored()
+    LiveFlowSession.objects.all().delete()
+    monkeypatch.setattr(command, "sync_new_rows", rows.sync_rows)  # model instances, every field prepared by Django
+    assert run_import(path)[0] == "created 2, updated 0, unchanged 0"
+    assert stored() == copied
+    assert copied[1][0]["attempts"] == 0 and copied[1][0]["lease_expires_at"] is None and copied[0][0]["revision"] == 0
