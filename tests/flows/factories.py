@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from flowdesk.api.fields import iso_z
 from flows.models import (
     Flow,
     FlowVersion,
@@ -61,3 +62,17 @@ def make_session(live_flow, n_recorded=2, status=SessionStatus.RUNNING, created_
         session.current_step = recorded[-1]
         session.save(update_fields=["current_step"])
     return session
+
+
+def new_live_flow_body(live_flow, current_version):
+    """LiveFlowRead of a live flow that has run no session yet (``current_version`` as read)."""
+    return {
+        "name": live_flow.name,
+        "description": live_flow.description,
+        "id": str(live_flow.pk),
+        "organisation_id": live_flow.organization_id,
+        "current_version": current_version,
+        "sessions": [],
+        "created_at": iso_z(live_flow.created_at),
+        "updated_at": iso_z(live_flow.updated_at),
+    }
