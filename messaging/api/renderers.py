@@ -32,8 +32,9 @@ LIST_COLUMNS = [column for _, column in LIST_KEYS]
 DETAIL_COLUMNS = [column for _, column in DETAIL_KEYS]
 
 _LIST_NAMES = tuple(key for key, _ in LIST_KEYS)
-_CREATED_AT, _UPDATED_AT = LIST_COLUMNS.index("created_at"), LIST_COLUMNS.index("updated_at")
 _DETAIL_NAMES = tuple(key for key, _ in DETAIL_KEYS)
+# Where a row holds its timestamps (the same in both: the detail columns extend the list's).
+_CREATED_AT, _UPDATED_AT = LIST_COLUMNS.index("created_at"), LIST_COLUMNS.index("updated_at")
 # The columns read off an instance (agent__agent_id: flow.agent.agent_id).
 _read_list = attrgetter(*(column.replace("__", ".") for column in LIST_COLUMNS))
 _read_detail = attrgetter(*(column.replace("__", ".") for column in DETAIL_COLUMNS))
