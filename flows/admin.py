@@ -263,9 +263,10 @@ class StepTransitionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         version = cleaned.get("flow_version") or getattr(self.instance, "flow_version", None)
-        for name in ("source_step", "target_step"):
-            step = cleaned.get(name)
-            if version is not None and step is not None and step.flow_version_id != version.pk:
+        if version is not None:
+            ends = [(name, cleaned[name].flow_version_id, {version.pk})
+                    for name in ("source_step", "target_step") if cleaned.get(name) is not None]
+            for name in rules.outside(ends):
                 self.add_error(name, OTHER_VERSION)
         return cleaned
 
