@@ -17,12 +17,12 @@ from functools import partial
 import orjson
 
 from flowdesk.importing.command import serializer_errors
-from flowdesk.importing.fastcheck import NotSure, choice, text, when
+from flowdesk.importing.fastcheck import NotSure, text, when
 from flows.importing.serializers import ImportSessionSerializer
 from flows.models import SessionStatus
 
 _nullable_text = partial(text, null=True)  # StrictCharField(allow_null=True, allow_blank=True)
-_status = partial(choice, choices=frozenset(SessionStatus.values))
+_STATUSES = frozenset(SessionStatus.values)
 _MISSING = object()
 
 
@@ -32,12 +32,22 @@ def _uuid(value):
     return uuid.UUID(value)
 
 
+_strict_json = json.JSONEncoder(allow_nan=False).encode  # built once: json.dumps builds one a call
+
+
 def _json(value):
     """JSONField: DRF runs json.dumps(allow_nan=False). What orjson refuses (depth past 255, ints past
     64 bits) goes to the serializer; orjson writes NaN and infinities as null, so where it wrote a
-    null the strict json.dumps decides."""
-    if b"null" in orjson.dumps(value):
-        json.dumps(value, allow_nan=False)  # ValueError for NaN and infinities
+    null inside a value the strict encoder decides."""
+    if value is not None and b"null" in orjson.dumps(value):
+        _strict_json(value)  # ValueError for NaN and infinities
+    return value
+
+
+def _status(value):
+    """ChoiceField of SessionStatus (fastcheck.choice, without a call for each of a record's dozen)."""
+    if type(value) is not str or value not in _STATUSES:
+        raise NotSure
     return value
 
 
