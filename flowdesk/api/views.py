@@ -92,6 +92,16 @@ class LimitOffsetQuery(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
 
 
+def page_parameters(noun):
+    """LimitOffsetQuery's parameters as the OpenAPI document describes them, e.g. for "sessions"."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [
+        OpenApiParameter("limit", int, description=f"At most this many {noun} (1-1000); default: all."),
+        OpenApiParameter("offset", int, description=f"Skip this many {noun} first; default 0."),
+    ]
+
+
 class TenantScopedMixin:
     """Base of every family's views.
 

@@ -289,9 +289,9 @@ class UserInputSerializer(serializers.Serializer):
     user_input = StrictCharField(allow_blank=True, max_length=100_000)
 
 
+# An ``id`` the client may choose when creating, and never change afterwards. (No docstring: the
+# schema would take it for the serializers' description.)
 class ChosenIdMixin:
-    """An ``id`` the client may choose when creating, and never change afterwards."""
-
     id_of = None  # how the messages name the object: "flow", "live flow"
 
     def validate_id(self, value):

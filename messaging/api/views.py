@@ -1,14 +1,14 @@
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from flowdesk.api.fields import has_nul
-from flowdesk.api.views import TenantScopedMixin
+from flowdesk.api.views import TenantScopedMixin, page_parameters
 from messaging import services
 from messaging.api.errors import MESSAGE_FLOWS
 from messaging.api.renderers import LIST_COLUMNS, message_flow_data, message_flow_row
@@ -75,10 +75,7 @@ class MessageFlowViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         responses=MessageFlowReadSerializer(many=True),
-        parameters=[
-            OpenApiParameter("limit", int, description="At most this many flows (1-1000); default: all."),
-            OpenApiParameter("offset", int, description="Skip this many flows first; default 0."),
-        ],
+        parameters=page_parameters("flows"),
     )
     def list(self, request, *args, **kwargs):
         """The workspace's message flows, oldest first: the vendor's plain array."""

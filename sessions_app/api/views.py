@@ -6,7 +6,7 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from flowdesk.api.views import TenantScopedMixin
+from flowdesk.api.views import TenantScopedMixin, page_parameters
 from sessions_app import services
 from sessions_app.api import schema  # noqa: F401 - registers the OpenAPI field extensions
 from sessions_app.api.errors import USER_SESSIONS
@@ -82,10 +82,7 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         responses=UserSessionSerializer(many=True),
-        parameters=[
-            OpenApiParameter("limit", int, description="At most this many sessions (1-1000); default: all."),
-            OpenApiParameter("offset", int, description="Skip this many sessions first; default 0."),
-        ],
+        parameters=page_parameters("sessions"),
     )
     def list(self, request, *args, **kwargs):
         """The vendor's plain array, most recently updated first; without `limit`, every session."""
