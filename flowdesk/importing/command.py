@@ -95,18 +95,22 @@ class ImportCommand(BaseCommand):
     #: ijson prefix of the records when the file is a JSON object rather than an array
     envelope_prefix = None
     batch_size = 500
+    #: a required --org, the organization the records go into (created when missing)
+    organization_flag = False
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="A JSON array (or JSON Lines with .jsonl / --format jsonl); - reads stdin.")
         parser.add_argument("--format", choices=["json", "jsonl"], help="Default: from the file name, else json.")
         parser.add_argument("--dry-run", action="store_true", help="Validate everything, write nothing.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+        if self.organization_flag:
+            parser.add_argument("--org", required=True, help="Organization id; created when missing.")
         self.add_scope_arguments(parser)
 
     # --- hooks -------------------------------------------------------------------------------
 
     def add_scope_arguments(self, parser):
-        raise NotImplementedError
+        """The family's own flags beside --org."""
 
     def resolve_scope(self, options):
         raise NotImplementedError

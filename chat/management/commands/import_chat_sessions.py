@@ -67,10 +67,8 @@ class Command(ImportCommand):
         "absent for ids and names."
     )
     record_name = "session"
+    organization_flag = True
     envelope_prefix = "data.items.item"
-
-    def add_scope_arguments(self, parser):
-        parser.add_argument("--org", required=True, help="Organization id; created when missing.")
 
     def resolve_scope(self, options):
         self.seen = set()

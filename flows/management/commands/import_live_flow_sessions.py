@@ -45,9 +45,9 @@ class Command(ImportCommand):
         "sessions are created or updated with them."
     )
     record_name = "session"
+    organization_flag = True
 
     def add_scope_arguments(self, parser):
-        parser.add_argument("--org", required=True, help="Organization id; created when missing.")
         parser.add_argument("--live-flow", required=True, dest="live_flow", help="Live flow UUID; created when missing.")
 
     def resolve_scope(self, options):

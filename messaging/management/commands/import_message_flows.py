@@ -11,9 +11,7 @@ class Command(ImportCommand):
         "the agents the flows name are created in their workspace when missing."
     )
     record_name = "message flow"
-
-    def add_scope_arguments(self, parser):
-        parser.add_argument("--org", required=True, help="Organization id; created when missing.")
+    organization_flag = True
 
     def resolve_scope(self, options):
         organization = self.get_or_create_organization(options["org"])
