@@ -177,3 +177,11 @@ def redis_up(url=REDIS_URL):
         return True
     except Exception:
         return False
+
+
+def sse_frames(text):
+    """The fields of each Server-Sent Events frame of a body, comments left out."""
+    for block in text.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if lines:
+            yield dict(line.split(": ", 1) for line in lines)

@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync
 from chat.models import ChatMessage, ChatSession, ChatTurn, TurnStatus
 from flowdesk import events
 from flows.llm import ModelError
+from tests.served import sse_frames
 
 URL = "/v1/ai/workflow/chat/stream"
 
@@ -30,13 +31,7 @@ def streamed(response):
 
 
 def parse(text):
-    found = []
-    for block in text.split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if lines:
-            fields = dict(line.split(": ", 1) for line in lines)
-            found.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
-    return found
+    return [(int(fields["id"]), fields["event"], json.loads(fields["data"])) for fields in sse_frames(text)]
 
 
 def post(client, body):

@@ -11,18 +11,12 @@ from flowdesk import events
 from flows import live
 from flows.models import LiveFlowSession, SessionStatus
 from tests.flows.factories import make_live_flow, make_session
-from tests.served import Uvicorn, database_url, redis_up
+from tests.served import Uvicorn, database_url, redis_up, sse_frames
 
 
 def frames(text):
     """[(id, data)] of an SSE body, and the comments apart."""
-    found = []
-    for block in text.split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if lines:
-            fields = dict(line.split(": ", 1) for line in lines)
-            found.append((int(fields["id"]), json.loads(fields["data"])))
-    return found
+    return [(int(fields["id"]), json.loads(fields["data"])) for fields in sse_frames(text)]
 
 
 def streamed(response):
