@@ -43,19 +43,18 @@ class ScopedAdminBase:
         ordering = related_admin.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def _scoped_choices(self, db_field, request, kwargs):
         if "queryset" not in kwargs:
             queryset = self.related_choices(db_field.remote_field.model, request)
             if queryset is not None:
                 kwargs["queryset"] = queryset
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return super().formfield_for_foreignkey(db_field, request, **self._scoped_choices(db_field, request, kwargs))
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if "queryset" not in kwargs:
-            queryset = self.related_choices(db_field.remote_field.model, request)
-            if queryset is not None:
-                kwargs["queryset"] = queryset
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+        return super().formfield_for_manytomany(db_field, request, **self._scoped_choices(db_field, request, kwargs))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, models.JSONField):

@@ -7,20 +7,23 @@ from rest_framework import serializers
 _ZERO = timedelta(0)
 
 
-def has_nul(value):
-    """Whether a JSON value holds a NUL anywhere (PostgreSQL stores none in text or jsonb)."""
+def json_scalars(value):
+    """Every key and scalar inside a JSON value (dicts and lists walked, depth first, no recursion)."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
+        if isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+        else:
+            yield item
+
+
+def has_nul(value):
+    """Whether a JSON value holds a NUL anywhere (PostgreSQL stores none in text or jsonb)."""
+    return any(isinstance(item, str) and "\x00" in item for item in json_scalars(value))
 
 
 def iso_z(value):

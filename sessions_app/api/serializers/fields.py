@@ -3,7 +3,7 @@ and nothing PostgreSQL cannot store or a JavaScript client cannot read back."""
 
 from rest_framework import serializers
 
-from flowdesk.api.fields import JSONObjectField, StrictCharField, StrictIntegerField, has_nul
+from flowdesk.api.fields import JSONObjectField, StrictCharField, StrictIntegerField, has_nul, json_scalars
 
 __all__ = [
     "MAX_DIALOGUE_DEPTH", "MAX_SAFE_INTEGER", "AnyJSONField", "ItemsField", "JSONObjectOrNullField",
@@ -32,23 +32,13 @@ def text_problem(value):
 
 def json_problem(value):
     """Why an arbitrary JSON value cannot be stored and rendered back, or None."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
+    for item in json_scalars(value):
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
                 return problem
-        elif isinstance(item, bool) or item is None or isinstance(item, float):
-            continue
-        elif isinstance(item, int):
-            if abs(item) > MAX_SAFE_INTEGER:
-                return f"Integers must lie within ±{MAX_SAFE_INTEGER}."
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INTEGER:
+            return f"Integers must lie within ±{MAX_SAFE_INTEGER}."
     return None
 
 
