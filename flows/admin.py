@@ -10,6 +10,7 @@ from flowdesk.admin import (
     CountColumn,
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
+    ReadOnlyInlineMixin,
     ScopedInlineMixin,
     ScopedRelatedFilter,
     json_array_chunks,
@@ -319,7 +320,7 @@ class RecordedStepFormSet(BaseInlineFormSet):
         return self._shown
 
 
-class LiveFlowSessionStepInline(ScopedInlineMixin, admin.TabularInline):
+class LiveFlowSessionStepInline(ReadOnlyInlineMixin, admin.TabularInline):
     """The steps a session recorded, as it recorded them: read-only."""
 
     model = LiveFlowSessionStep
@@ -327,8 +328,6 @@ class LiveFlowSessionStepInline(ScopedInlineMixin, admin.TabularInline):
     formset = RecordedStepFormSet
     organization_path = "session__live_flow__organization"
     fields = ["step", "status", "prompt_json", "result", "user_input", "error", "created_at"]
-    readonly_fields = fields
-    extra = 0
     show_change_link = True
     verbose_name_plural = f"recorded steps (the first {RECORDED_STEPS_SHOWN})"
 
@@ -339,15 +338,6 @@ class LiveFlowSessionStepInline(ScopedInlineMixin, admin.TabularInline):
     @admin.display(description="prompt")
     def prompt_json(self, obj):
         return pretty_json(obj.prompt)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LiveFlowSession)

@@ -9,7 +9,7 @@ from flowdesk.admin import (
     CountColumn,
     LargeTableAdminMixin,
     OrganizationScopedAdmin,
-    ScopedInlineMixin,
+    ReadOnlyInlineMixin,
     ScopedRelatedFilter,
     pretty_json,
 )
@@ -131,22 +131,13 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
                               messages.WARNING)
 
 
-class DeliveryAttemptInline(ScopedInlineMixin, admin.TabularInline):
-    """The delivery log: every attempt as it was made, read-only."""
+class DeliveryAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """The delivery log: every attempt as it was made."""
 
     model = DeliveryAttempt
     organization_path = "delivery__organization"
     fields = ["number", "started_at", "status_code", "error", "duration_ms", "address", "response_body"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     verbose_name_plural = "attempts"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Delivery)

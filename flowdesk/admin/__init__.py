@@ -5,6 +5,7 @@ from flowdesk.admin.counts import CountColumn, subquery_count
 from flowdesk.admin.exports import json_array_chunks, json_download, keyset_batches, single_scope
 from flowdesk.admin.scoping import (
     OrganizationScopedAdmin,
+    ReadOnlyInlineMixin,
     ScopedAdminBase,
     ScopedInlineMixin,
     ScopedRelatedFilter,
@@ -24,7 +25,7 @@ from flowdesk.admin.widgets import (
 
 __all__ = [
     "CountColumn", "LargeTableAdminMixin", "LargeTableChangeList", "LargeTablePaginator", "OrganizationScopedAdmin",
-    "PrettyJSONField", "PrettyJSONWidget", "ScopedAdminBase", "ScopedInlineMixin", "ScopedRelatedFilter", "api_rules",
+    "PrettyJSONField", "PrettyJSONWidget", "ReadOnlyInlineMixin", "ScopedAdminBase", "ScopedInlineMixin", "ScopedRelatedFilter", "api_rules",
     "json_array_chunks", "json_array_of_strings", "json_download", "json_formfield", "json_number", "json_object",
     "keyset_batches", "member_organizations", "pretty_json", "single_scope", "subquery_count",
 ]

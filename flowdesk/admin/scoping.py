@@ -83,3 +83,22 @@ class OrganizationScopedAdmin(CountColumnsMixin, ScopedAdminBase, admin.ModelAdm
 
 class ScopedInlineMixin(ScopedAdminBase):
     pass
+
+
+class ReadOnlyInlineMixin(ScopedInlineMixin):
+    """A log shown as it was written: every field read-only, no row added, changed or deleted."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
