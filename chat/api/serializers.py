@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chat.models import ChatMessage, Role, RunStatus
-from flowdesk.api.fields import StrictCharField, StrictIntegerField, iso_z
+from flowdesk.api.fields import StrictCharField, StrictIntegerField, iso_z, utc_text_z
 from flowdesk.api.views import StrictSerializerMixin
 from flowdesk.importing.fastcheck import EARLIEST, LATEST
 
@@ -93,18 +93,9 @@ def session_item(session):
     return session_item_row(_session_item_values(session))
 
 
-def _utc_text_z(text):
-    """iso_z for PostgreSQL's to_char(... AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')."""
-    if text is None:
-        return None
-    if text[0] == "0":  # a year before 1000: iso_z's own spelling of it
-        return iso_z(datetime.fromisoformat(text + "+00:00"))
-    return text.rstrip("0").rstrip(".") + "Z"  # the fraction only where there is one
-
-
 def session_item_text_row(row):
-    """session_item_row for a row whose timestamps are UTC text (``_utc_text_z``) and workflow id text."""
-    return session_item_row(row, _utc_text_z)
+    """session_item_row for a row whose timestamps are UTC text (``utc_text_z``) and workflow id text."""
+    return session_item_row(row, utc_text_z)
 
 
 # The history message's own columns by key: message_data renders them, the import writes them back.

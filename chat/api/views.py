@@ -30,6 +30,7 @@ from chat.filters import ChatSessionFilterSet
 from chat.models import ChatMessage, ChatSession, ChatTurn, ContextType, Conversation, Role, Workflow
 from chat.services import post_message
 from flowdesk.api.errors import ApiError, ErrorItem
+from flowdesk.api.fields import UTC_TEXT_SQL
 from flowdesk.api.renderers import EventStreamRenderer, ORJSONRenderer
 from flowdesk.api.views import (
     FilterBackend,
@@ -46,12 +47,11 @@ from flowdesk.sse import event_schema, event_stream_response, log_stream
 # only (elsewhere timestamps need Django's converters); with a filter the ORM builds it.
 # Timestamps come formatted by PostgreSQL (session_item_text_row finishes them) and the workflow id
 # as text: parsing them into Python objects only to format them again was a third of the rest.
-_UTC_TEXT = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
 # The page is cut first, from the list index alone (ids only: an index-only scan where the table is
 # vacuumed): rows skipped by OFFSET are never fetched, joined or formatted.
 PAGE_SQL = (
     "SELECT s.context_type, c.conversation_id, "
-    f"{_UTC_TEXT.format('s.first_message_at')}, {_UTC_TEXT.format('s.last_message_at')}, "
+    f"{UTC_TEXT_SQL.format('s.first_message_at')}, {UTC_TEXT_SQL.format('s.last_message_at')}, "
     "s.message_count, s.preview, s.session_id, w.uuid::text, w.name "
     f"FROM (SELECT id FROM {ChatSession._meta.db_table} WHERE organization_id = %s "
     "ORDER BY activity_at DESC, id DESC LIMIT %s OFFSET %s) page "

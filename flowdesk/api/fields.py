@@ -41,6 +41,19 @@ def iso_z(value):
     return text + "Z"
 
 
+# A timestamp column as PostgreSQL formats it in a raw-SQL page, to be finished by utc_text_z.
+UTC_TEXT_SQL = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
+
+
+def utc_text_z(text):
+    """iso_z of a timestamp given as UTC_TEXT_SQL's text: no datetime built for it."""
+    if text is None:
+        return None
+    if text[0] == "0":  # a year before 1000: iso_z's own spelling of it
+        return iso_z(datetime.fromisoformat(text + "+00:00"))
+    return text.rstrip("0").rstrip(".") + "Z"  # the fraction only where there is one
+
+
 def isoformat_z(value):
     """ISO 8601 in UTC with `Z` and Python's fraction (six digits where there is one): Flowdesk's
     own bodies (webhooks), which no vendor shapes."""

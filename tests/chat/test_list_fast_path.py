@@ -116,9 +116,9 @@ def test_fast_timestamps_are_iso_z(value, expected):
 def test_timestamps_formatted_by_postgresql_are_iso_z(value):
     from django.db import connection
 
-    from chat.api.serializers import _utc_text_z
+    from flowdesk.api.fields import utc_text_z
 
     with connection.cursor() as cursor:
         cursor.execute("""SELECT to_char(%s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')""", [value])
         (text,) = cursor.fetchone()
-    assert _utc_text_z(text) == iso_z(value)
+    assert utc_text_z(text) == iso_z(value)
