@@ -8,7 +8,8 @@ harness (flowdesk.importing.testing) varies every key of every fixture record.
 import pytest
 
 from flowdesk.importing.testing import ODD_VALUES, FastPathHarness, ordered, replaced
-from sessions_app.api.serializers import UserSessionSerializer, well_formed_session
+from sessions_app.api.serializers import UserSessionSerializer
+from sessions_app.importing.fastpath import well_formed_session
 
 from .conftest import fixture_records
 

@@ -11,8 +11,8 @@ from sessions_app.api.serializers import (
     dialogue_row,
     dialogue_rows,
     session_values,
-    validated_session,
 )
+from sessions_app.importing.fastpath import validated_session
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 # Every column of a new session (a validated record gives each a value); the id is numbered by the database.
