@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django import forms
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
@@ -13,8 +14,9 @@ from accounts.models import Membership
 
 
 def admin_url(model, view, *args):
+    """The admin's URL, its pk quoted as the admin quotes it (an id with "_24" in it would read "$")."""
     opts = model._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=args)
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[quote(arg) for arg in args])
 
 
 def logged_in(user):

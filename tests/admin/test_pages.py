@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -34,5 +35,5 @@ def test_superuser_opens_every_page(admin_client_, mine, theirs):
             obj = world.objects.get(model)
             if obj is None:
                 continue
-            response = admin_client_.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+            response = admin_client_.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]))
             assert response.status_code == 200, (model, response.status_code)
