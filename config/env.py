@@ -59,7 +59,10 @@ def env_database(name, default):
 
     raw = os.environ.get(name) or default
     try:
-        config = dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True)
+        # Persistent connections with no health check: Django's check was a `SELECT 1` round trip at
+        # the start of every request. A connection broken under a request (a PostgreSQL restart)
+        # fails that request with a 503; Django then closes it and the next request reconnects.
+        config = dj_database_url.parse(raw, conn_max_age=None, conn_health_checks=False)
     except Exception as exc:  # dj-database-url raises several types for bad URLs
         raise ImproperlyConfigured(f"{name} is not a usable database URL ({exc}): {raw!r}") from None
     engine = config.get("ENGINE", "")

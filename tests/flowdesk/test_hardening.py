@@ -184,3 +184,18 @@ def test_database_going_away_is_a_503_with_retry_after_then_recovers(served, ten
     proxy.start()
     assert {family: answer[0] for family, answer in get_all().items()} == dict.fromkeys(requests, 200)
     assert "Traceback" not in server.output()  # refused in the family body, not a crash
+
+
+@pytest.mark.postgres
+def test_a_database_restart_costs_at_most_the_first_request_of_a_worker(served, tenant):
+    # Persistent connections, no health check: the one connection the worker holds is reset by the
+    # restart. The next request finds out (a 503 in the family body, not a crash) and the worker
+    # reconnects for the one after.
+    server, proxy = served
+    path, headers = "/v1/api/message-flows", {"Api-key": tenant.raw_key, "x-workspace-id": tenant.workspace.pk}
+    assert raw_get(server.url, path, headers)[0] == 200
+    proxy.stop()
+    proxy.start()
+    statuses = [raw_get(server.url, path, headers)[0] for _ in range(6)]
+    assert statuses[0] in (200, 503) and statuses[1:] == [200] * 5, statuses
+    assert "Traceback" not in server.output()
