@@ -74,6 +74,10 @@ def env_database(name, default):
         config["CONN_MAX_AGE"] = 0
         # Several writers (threads, the dev server) wait for the lock instead of failing at once.
         config.setdefault("OPTIONS", {})["timeout"] = 20
+        # A transaction takes the write lock when it begins: one that read first and then wrote
+        # could not wait for it and failed at once with "database is locked" (found by the fuzzer:
+        # two server workers and the engine starting sessions).
+        config["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     elif not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} must name a database; got {raw!r}")
     return config
