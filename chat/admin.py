@@ -4,6 +4,7 @@ from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import truncatechars
 
+from chat import services
 from chat.api.serializers import (
     CONVERSATION_ID_MESSAGE,
     CONVERSATION_ID_PATTERN,
@@ -174,6 +175,10 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         super().save_related(request, form, formsets, change)
         if any(formset.model is ChatMessage and formset.has_changed() for formset in formsets):
             refresh_summaries([form.instance.pk])
+        for formset in formsets:
+            if formset.model is ChatMessage:
+                for message in formset.new_objects:
+                    services.published(message.pk, form.instance.organization_id)
 
     @admin.action(description="Download selected chat sessions as JSON (the list endpoint's envelope)", permissions=["view"])
     def export_sessions(self, request, queryset):
@@ -236,3 +241,5 @@ class ChatMessageAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         before = form.initial.get("session") if change else None
         super().save_model(request, obj, form, change)
         refresh_summaries([pk for pk in (before, obj.session_id) if pk is not None])
+        if not change:
+            services.published(obj.pk, obj.session.organization_id)

@@ -156,17 +156,17 @@ def post_message(
         sessions.update(**changes)
     message.session = session
     message.conversation = session.conversation
-    _published(message, organization)
+    published(message.pk, organization.pk)
     return message
 
 
-def _published(message, organization):
-    """Webhooks hear of the new message once the transaction commits, as history lists it."""
-    pk = message.pk
+def published(pk, organization_id):
+    """Webhooks and listeners hear of the new message ``pk`` once the transaction commits, as
+    history lists it (the API, the stream and the admin add messages)."""
 
     def render():
         from chat.api.serializers import stored_message
 
         return stored_message(pk)
 
-    events.publish(MESSAGE_CREATED, channel=f"chat_message:{pk}", organization_id=organization.pk, render=render)
+    events.publish(MESSAGE_CREATED, channel=f"chat_message:{pk}", organization_id=organization_id, render=render)

@@ -51,3 +51,37 @@ def test_a_message_edited_in_the_admin_keeps_its_sessions_conversation(staff_cli
     assert staff_client.post(url, data).status_code == 302
     message.refresh_from_db()
     assert (message.content, message.conversation) == ("Edited", mine.objects[Conversation])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_added_in_the_admin_is_published_as_history_lists_it(staff_client, mine, heard):
+    session = mine.objects[ChatSession]
+    url = admin_url(ChatMessage, "add")
+    data = page_form_data(staff_client.get(url))
+    data.update({"session": str(session.pk), "role": "user", "content": "Added by staff"})
+    assert staff_client.post(url, data).status_code == 302
+    created = [event for event in heard if event.type == "chat.message_created"]
+    assert [(event.organization_id, event.data["content"]) for event in created] == [
+        (session.organization_id, "Added by staff")
+    ]
+    message = ChatMessage.objects.get(content="Added by staff")
+    assert created[0].data["id"] == str(message.pk)
+    assert created[0].data["sessionId"] == session.session_id
+    # Editing it is no new message.
+    change = admin_url(ChatMessage, "change", message.pk)
+    edit = page_form_data(staff_client.get(change))
+    edit["content"] = "Edited"
+    assert staff_client.post(change, edit).status_code == 302
+    assert len([event for event in heard if event.type == "chat.message_created"]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_added_on_its_chats_page_is_published(staff_client, mine, heard):
+    session = mine.objects[ChatSession]
+    url = admin_url(ChatSession, "change", session.pk)
+    data = add_inline_row(page_form_data(staff_client.get(url)), "messages", role="user", content="Inline one",
+                          tokens_used="", image_urls="[]", created_at_0="2030-01-01", created_at_1="10:00:00")
+    assert staff_client.post(url, data).status_code == 302
+    created = [event for event in heard if event.type == "chat.message_created"]
+    assert [event.data["content"] for event in created] == ["Inline one"]
+    assert created[0].data["id"] == str(ChatMessage.objects.get(content="Inline one").pk)
