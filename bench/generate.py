@@ -61,15 +61,7 @@ def det_uuid(seed, kind, n):
 def generate_live_flows(conn, organization_id, sessions=100_000, steps_per_session=10, versions=20, seed=1):
     """``versions`` flow versions of ``steps_per_session`` linear steps, one live flow each, and
     ``sessions`` sessions spread over them, each with ``steps_per_session`` recorded steps."""
-    from flows.models import (
-        Flow,
-        FlowVersion,
-        LiveFlow,
-        LiveFlowSession,
-        LiveFlowSessionStep,
-        Step,
-        StepTransition,
-    )
+    from flows import models
 
     random_ = rng(seed)
     uid = lambda: uuid.UUID(int=random_.getrandbits(128), version=4)  # noqa: E731
@@ -94,13 +86,13 @@ def generate_live_flows(conn, organization_id, sessions=100_000, steps_per_sessi
         live_flows.append((live_flow_id, organization_id, f"Live flow {v}", "", version_id, at, at))
         version_steps.append((live_flow_id, version_id, ids))
 
-    copy_rows(conn, Flow, ["id", "organization_id", "name", "description", "created_at", "updated_at"], flows)
-    copy_rows(conn, FlowVersion, ["id", "flow_id", "created_at", "updated_at"], version_rows)
-    copy_rows(conn, Step, ["id", "flow_version_id", "name", "step_type", "prompt_template", "created_at",
+    copy_rows(conn, models.Flow, ["id", "organization_id", "name", "description", "created_at", "updated_at"], flows)
+    copy_rows(conn, models.FlowVersion, ["id", "flow_id", "created_at", "updated_at"], version_rows)
+    copy_rows(conn, models.Step, ["id", "flow_version_id", "name", "step_type", "prompt_template", "created_at",
                            "updated_at"], step_rows)
-    copy_rows(conn, StepTransition, ["id", "flow_version_id", "source_step_id", "target_step_id", "label"],
+    copy_rows(conn, models.StepTransition, ["id", "flow_version_id", "source_step_id", "target_step_id", "label"],
               transition_rows)
-    copy_rows(conn, LiveFlow, ["id", "organization_id", "name", "description", "current_version_id", "created_at",
+    copy_rows(conn, models.LiveFlow, ["id", "organization_id", "name", "description", "current_version_id", "created_at",
                                "updated_at"], live_flows)
 
     def session_id(n):
@@ -135,12 +127,12 @@ def generate_live_flows(conn, organization_id, sessions=100_000, steps_per_sessi
         # current_step points at rows COPY writes afterwards: check the composite keys at commit.
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     written = copy_rows(
-        conn, LiveFlowSession,
+        conn, models.LiveFlowSession,
         ["id", "live_flow_id", "flow_version_id", "status", "inputs", "error", "current_step_id", "created_at",
          "updated_at"], session_rows(),
     )
     written += copy_rows(
-        conn, LiveFlowSessionStep,
+        conn, models.LiveFlowSessionStep,
         ["id", "session_id", "flow_version_id", "step_id", "status", "prompt", "result", "error", "user_input",
          "created_at", "updated_at"], recorded_rows(),
     )

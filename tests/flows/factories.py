@@ -6,58 +6,48 @@ from datetime import timedelta
 from django.utils import timezone
 
 from flowdesk.api.fields import iso_z
-from flows.models import (
-    Flow,
-    FlowVersion,
-    LiveFlow,
-    LiveFlowSession,
-    LiveFlowSessionStep,
-    SessionStatus,
-    Step,
-    StepTransition,
-    StepType,
-)
+from flows import models
 
 
 def make_version(organization, n_steps=3):
     """A linear version: START then n_steps-1 LLM steps."""
-    flow = Flow.objects.create(organization=organization, name="Triage")
-    version = FlowVersion.objects.create(flow=flow)
-    steps = [Step.objects.create(flow_version=version, name="start", step_type=StepType.START)]
+    flow = models.Flow.objects.create(organization=organization, name="Triage")
+    version = models.FlowVersion.objects.create(flow=flow)
+    steps = [models.Step.objects.create(flow_version=version, name="start", step_type=models.StepType.START)]
     for i in range(1, n_steps):
         steps.append(
-            Step.objects.create(
-                flow_version=version, name=f"llm_{i}", step_type=StepType.LLM, prompt_template={"type": "text", "n": i}
+            models.Step.objects.create(
+                flow_version=version, name=f"llm_{i}", step_type=models.StepType.LLM, prompt_template={"type": "text", "n": i}
             )
         )
     for a, b in zip(steps, steps[1:], strict=False):
-        StepTransition.objects.create(flow_version=version, source_step=a, target_step=b)
+        models.StepTransition.objects.create(flow_version=version, source_step=a, target_step=b)
     return version, steps
 
 
 def make_live_flow(organization, version=None, n_steps=3):
     if version is None:
         version, _ = make_version(organization, n_steps)
-    return LiveFlow.objects.create(organization=organization, name="Inbox", current_version=version)
+    return models.LiveFlow.objects.create(organization=organization, name="Inbox", current_version=version)
 
 
-def make_session(live_flow, n_recorded=2, status=SessionStatus.RUNNING, created_at=None):
+def make_session(live_flow, n_recorded=2, status=models.SessionStatus.RUNNING, created_at=None):
     version = live_flow.current_version
     steps = list(version.steps.order_by("created_at", "id"))
     created_at = created_at or timezone.now()
-    session = LiveFlowSession.objects.create(
+    session = models.LiveFlowSession.objects.create(
         id=uuid.uuid4(), live_flow=live_flow, flow_version=version, status=status, inputs={"q": "hi"},
         created_at=created_at, updated_at=created_at,
     )
     recorded = [
-        LiveFlowSessionStep(
-            session=session, flow_version=version, step=steps[i % len(steps)], status=SessionStatus.FINISHED,
+        models.LiveFlowSessionStep(
+            session=session, flow_version=version, step=steps[i % len(steps)], status=models.SessionStatus.FINISHED,
             prompt={"text": f"p{i}"}, result=f"r{i}", created_at=created_at + timedelta(seconds=i),
             updated_at=created_at + timedelta(seconds=i),
         )
         for i in range(n_recorded)
     ]
-    LiveFlowSessionStep.objects.bulk_create(recorded)
+    models.LiveFlowSessionStep.objects.bulk_create(recorded)
     if recorded:
         session.current_step = recorded[-1]
         session.save(update_fields=["current_step"])

@@ -4,16 +4,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from flows.models import (
-    Flow,
-    FlowVersion,
-    LiveFlow,
-    LiveFlowSession,
-    LiveFlowSessionStep,
-    SessionStatus,
-    Step,
-    StepTransition,
-)
+from flows import models
 from tests.flows.factories import make_live_flow, make_session, make_version, new_live_flow_body
 
 GRAPH = {
@@ -31,7 +22,7 @@ GRAPH = {
 
 @pytest.fixture
 def flow(tenant):
-    return Flow.objects.create(organization=tenant.organization, name="Triage")
+    return models.Flow.objects.create(organization=tenant.organization, name="Triage")
 
 
 def test_flow_crud(tenant):
@@ -46,14 +37,14 @@ def test_flow_crud(tenant):
     assert response.status_code == 200 and response.json()["description"] == "new"
     response = tenant.client.delete(f"/flows/{flow_id}/")
     assert (response.status_code, response["Content-Type"], response.content) == (200, "application/json", b"null")
-    assert not Flow.objects.exists()
+    assert not models.Flow.objects.exists()
 
 
 def test_flow_bad_input(tenant):
     for body in ({}, {"name": ""}, {"name": 5}, {"name": "x", "id": "nope"}):
         response = tenant.client.post("/flows", body, format="json")
         assert response.status_code == 422, body
-    assert not Flow.objects.exists()
+    assert not models.Flow.objects.exists()
 
 
 def test_create_version_with_graph_by_names(tenant, flow):
@@ -72,7 +63,7 @@ def test_create_version_with_graph_by_names(tenant, flow):
             next(x["id"] for x in body["step_transitions"] if x["source_step_id"] == t[0])
         ),
     )
-    assert Step.objects.filter(flow_version_id=body["id"]).count() == 3
+    assert models.Step.objects.filter(flow_version_id=body["id"]).count() == 3
     assert tenant.client.get(f"/flows/{flow.pk}/versions/{body['id']}/").json() == body
 
 
@@ -109,7 +100,7 @@ def test_invalid_graph_is_422_and_writes_nothing(tenant, flow, graph, loc):
     response = tenant.client.post(f"/flows/{flow.pk}/versions", graph, format="json")
     assert response.status_code == 422
     assert [item["loc"] for item in response.json()["detail"]][0] == loc
-    assert not FlowVersion.objects.exists() and not Step.objects.exists()
+    assert not models.FlowVersion.objects.exists() and not models.Step.objects.exists()
 
 
 def test_transition_into_another_version_is_refused(tenant, flow):
@@ -122,7 +113,7 @@ def test_transition_into_another_version_is_refused(tenant, flow):
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "step_transitions", 0, "target_step_id"]
     assert response.json()["detail"][0]["msg"] == "Not a step of this version."
-    assert FlowVersion.objects.count() == 1
+    assert models.FlowVersion.objects.count() == 1
 
 
 def test_step_id_of_another_version_is_refused(tenant, flow):
@@ -131,7 +122,7 @@ def test_step_id_of_another_version_is_refused(tenant, flow):
     response = tenant.client.post(f"/flows/{flow.pk}/versions", graph, format="json")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "steps", 0, "id"]
-    assert not FlowVersion.objects.filter(flow=flow).exists()
+    assert not models.FlowVersion.objects.filter(flow=flow).exists()
 
 
 def test_version_is_replaced_until_sessions_ran_it(tenant, flow):
@@ -142,24 +133,24 @@ def test_version_is_replaced_until_sessions_ran_it(tenant, flow):
     assert [s["name"] for s in response.json()["steps"]] == ["only"]
     assert response.json()["step_transitions"] == []
 
-    live_flow = LiveFlow.objects.create(organization=tenant.organization, current_version_id=version_id)
+    live_flow = models.LiveFlow.objects.create(organization=tenant.organization, current_version_id=version_id)
     assert tenant.client.post(f"/live_flows/{live_flow.pk}/sessions", {}, format="json").status_code == 200
     response = tenant.client.put(f"/flows/{flow.pk}/versions/{version_id}", GRAPH, format="json")
     assert response.status_code == 409
     assert response.json() == {
         "detail": "Sessions have run this version; create a new version instead of changing it."
     }
-    assert list(Step.objects.filter(flow_version_id=version_id).values_list("name", flat=True)) == ["only"]
+    assert list(models.Step.objects.filter(flow_version_id=version_id).values_list("name", flat=True)) == ["only"]
     response = tenant.client.delete(f"/flows/{flow.pk}/versions/{version_id}")
     assert response.status_code == 409
-    assert FlowVersion.objects.filter(pk=version_id).exists()
+    assert models.FlowVersion.objects.filter(pk=version_id).exists()
 
 
 def test_unused_version_is_deleted_with_200_and_null(tenant, flow):
     version_id = tenant.client.post(f"/flows/{flow.pk}/versions", GRAPH, format="json").json()["id"]
     response = tenant.client.delete(f"/flows/{flow.pk}/versions/{version_id}/")
     assert (response.status_code, response.content) == (200, b"null")
-    assert not FlowVersion.objects.exists() and not Step.objects.exists()
+    assert not models.FlowVersion.objects.exists() and not models.Step.objects.exists()
 
 
 def test_live_flow_crud(tenant, flow):
@@ -170,7 +161,7 @@ def test_live_flow_crud(tenant, flow):
     )
     assert response.status_code == 200, response.json()
     body = response.json()
-    live_flow = LiveFlow.objects.get()
+    live_flow = models.LiveFlow.objects.get()
     assert (live_flow.name, live_flow.description, live_flow.organization_id) == ("Inbox", "d", tenant.organization.pk)
     assert body == new_live_flow_body(live_flow, version)
     live_flow_id = body["id"]
@@ -185,7 +176,7 @@ def test_live_flow_crud(tenant, flow):
     assert response.json()["sessions"] == sessions  # the sessions ran the version they ran
     response = tenant.client.delete(f"/live_flows/{live_flow_id}")
     assert (response.status_code, response.content) == (200, b"null")
-    assert not LiveFlow.objects.exists() and not LiveFlowSession.objects.exists()
+    assert not models.LiveFlow.objects.exists() and not models.LiveFlowSession.objects.exists()
 
 
 def test_live_flow_cannot_run_another_tenants_version(tenant, other_tenant):
@@ -195,7 +186,7 @@ def test_live_flow_cannot_run_another_tenants_version(tenant, other_tenant):
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "current_version"]
-    assert not LiveFlow.objects.exists()
+    assert not models.LiveFlow.objects.exists()
 
 
 def test_live_flows_list_query_count_is_fixed(tenant, django_assert_num_queries):
@@ -235,7 +226,7 @@ def test_other_tenant_cannot_see_or_touch_flows(tenant, other_tenant, flow):
     ]:
         response = getattr(other_tenant.client, method)(url, GRAPH if method == "post" else {}, format="json")
         assert (response.status_code, response.json()) == (404, {"detail": "Not found."}), url
-    assert Flow.objects.filter(pk=flow.pk).exists()
+    assert models.Flow.objects.filter(pk=flow.pk).exists()
 
 
 # --- integrity the database enforces, whatever the code above it does -----------------------
@@ -253,7 +244,7 @@ def test_database_refuses_transition_across_versions(tenant):
     version, steps = make_version(tenant.organization)
     _, other_steps = make_version(tenant.organization)
     with refused():
-        StepTransition.objects.create(flow_version=version, source_step=steps[0], target_step=other_steps[1])
+        models.StepTransition.objects.create(flow_version=version, source_step=steps[0], target_step=other_steps[1])
 
 
 def test_database_refuses_recorded_step_of_another_version(tenant):
@@ -261,8 +252,8 @@ def test_database_refuses_recorded_step_of_another_version(tenant):
     session = make_session(live_flow, n_recorded=0)
     _, other_steps = make_version(tenant.organization)
     with refused():
-        LiveFlowSessionStep.objects.create(
-            session=session, flow_version=session.flow_version, step=other_steps[0], status=SessionStatus.NEW
+        models.LiveFlowSessionStep.objects.create(
+            session=session, flow_version=session.flow_version, step=other_steps[0], status=models.SessionStatus.NEW
         )
 
 
@@ -278,4 +269,4 @@ def test_database_refuses_current_step_of_another_session(tenant):
 def test_database_refuses_second_start_step(tenant):
     version, _ = make_version(tenant.organization)
     with refused():
-        Step.objects.create(flow_version=version, name="again", step_type="START")
+        models.Step.objects.create(flow_version=version, name="again", step_type="START")

@@ -10,17 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Organization
-from flows.models import (
-    Flow,
-    FlowVersion,
-    LiveFlow,
-    LiveFlowSession,
-    LiveFlowSessionStep,
-    SessionStatus,
-    Step,
-    StepTransition,
-    StepType,
-)
+from flows import models
 from tests.flows.factories import make_live_flow
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "live_flow_sessions.json"
@@ -60,22 +50,22 @@ def test_import_creates_everything_and_says_so(db):
     assert summary == "created 1, updated 0, unchanged 0"
     assert "Created organization org_u13TesTDumMyEe5P." in err
     assert f"Created live flow {LIVE_FLOW_ID}." in err
-    session = LiveFlowSession.objects.get()
+    session = models.LiveFlowSession.objects.get()
     assert str(session.pk) == "3c90c3cc-0d44-4b50-8888-8dd25736052a"
     assert session.live_flow.organization_id == ORG
     assert session.current_step_id == session.steps.get().pk
-    assert (Flow.objects.count(), FlowVersion.objects.count(), Step.objects.count(), StepTransition.objects.count()) == (
+    assert (models.Flow.objects.count(), models.FlowVersion.objects.count(), models.Step.objects.count(), models.StepTransition.objects.count()) == (
         1, 1, 1, 1,
     )
-    assert LiveFlow.objects.get().current_version_id == session.flow_version_id
+    assert models.LiveFlow.objects.get().current_version_id == session.flow_version_id
 
 
 def test_reimport_changes_nothing(db):
     run_import(FIXTURE)
-    before = list(LiveFlowSession.objects.values())
+    before = list(models.LiveFlowSession.objects.values())
     summary, _ = run_import(FIXTURE)
     assert summary == "created 0, updated 0, unchanged 1"
-    assert list(LiveFlowSession.objects.values()) == before
+    assert list(models.LiveFlowSession.objects.values()) == before
 
 
 def test_changed_record_is_updated(tmp_path, db):
@@ -86,8 +76,8 @@ def test_changed_record_is_updated(tmp_path, db):
     records[0]["current_step"]["result"] = "done"
     summary, _ = run_import(write(tmp_path, records))
     assert summary == "created 0, updated 1, unchanged 0"
-    assert LiveFlowSession.objects.get().status == "FINISHED"
-    assert LiveFlowSessionStep.objects.get().result == "done"
+    assert models.LiveFlowSession.objects.get().status == "FINISHED"
+    assert models.LiveFlowSessionStep.objects.get().result == "done"
 
 
 def test_bad_record_writes_nothing_and_names_record_and_field(tmp_path, db):
@@ -101,8 +91,8 @@ def test_bad_record_writes_nothing_and_names_record_and_field(tmp_path, db):
     message = str(excinfo.value)
     assert message.startswith(f"session #3 (id {bad['id']}): flow_version.steps.0.step_type:")
     assert "DANCE" in message
-    assert not LiveFlowSession.objects.exists()
-    assert not Flow.objects.exists() and not Organization.objects.exists()
+    assert not models.LiveFlowSession.objects.exists()
+    assert not models.Flow.objects.exists() and not Organization.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -130,7 +120,7 @@ def test_invalid_fields_are_named(tmp_path, db, mutate, path):
     with pytest.raises(CommandError) as excinfo:
         run_import(write(tmp_path, records))
     assert f": {path}: " in str(excinfo.value)
-    assert not LiveFlowSession.objects.exists()
+    assert not models.LiveFlowSession.objects.exists()
 
 
 def test_session_of_another_organization_is_refused(tmp_path, db):
@@ -138,7 +128,7 @@ def test_session_of_another_organization_is_refused(tmp_path, db):
     with pytest.raises(CommandError) as excinfo:
         run_import(FIXTURE, org="org_second", live_flow=str(uuid.uuid4()))
     assert "belongs to another organization" in str(excinfo.value)
-    assert LiveFlowSession.objects.get().live_flow.organization_id == "org_first"
+    assert models.LiveFlowSession.objects.get().live_flow.organization_id == "org_first"
 
 
 def test_live_flow_of_another_organization_is_refused(db):
@@ -151,7 +141,7 @@ def test_dry_run_writes_nothing(db):
     summary, err = run_import(FIXTURE, dry_run=True)
     assert summary == "created 1, updated 0, unchanged 0"
     assert "Dry run" in err
-    assert not LiveFlowSession.objects.exists() and not Organization.objects.exists()
+    assert not models.LiveFlowSession.objects.exists() and not Organization.objects.exists()
 
 
 def test_jsonl_and_stdin(tmp_path, db, monkeypatch):
@@ -163,7 +153,7 @@ def test_jsonl_and_stdin(tmp_path, db, monkeypatch):
     third = second_session(example()[0])
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(orjson.dumps([third]))))
     assert run_import("-")[0] == "created 1, updated 0, unchanged 0"
-    assert LiveFlowSession.objects.count() == 3
+    assert models.LiveFlowSession.objects.count() == 3
 
 
 def test_malformed_file(tmp_path, db):
@@ -186,7 +176,7 @@ def test_many_records_cross_batches(tmp_path, db):
     path = write(tmp_path, records)
     assert run_import(path)[0] == "created 1200, updated 0, unchanged 0"
     assert run_import(path)[0] == "created 0, updated 0, unchanged 1200"
-    assert LiveFlowSessionStep.objects.count() == 1200
+    assert models.LiveFlowSessionStep.objects.count() == 1200
 
 
 def fast_path_variants():
@@ -239,7 +229,7 @@ def test_remembered_version_does_not_hide_errors(tmp_path, db, mutate, path):
     with pytest.raises(CommandError) as excinfo:
         run_import(write(tmp_path, [good, bad]))
     assert str(excinfo.value).startswith(f"session #2 (id {bad['id']}): {path}: ")
-    assert not LiveFlowSession.objects.exists()
+    assert not models.LiveFlowSession.objects.exists()
 
 
 def test_new_and_existing_sessions_in_one_batch(tmp_path, db):
@@ -252,8 +242,8 @@ def test_new_and_existing_sessions_in_one_batch(tmp_path, db):
     new = second_session(example()[0])
     summary, _ = run_import(write(tmp_path, [changed, new]))
     assert summary == "created 1, updated 1, unchanged 0"
-    assert not LiveFlowSessionStep.objects.filter(pk=old_step_id).exists()
-    currents = dict(LiveFlowSession.objects.values_list("id", "current_step_id"))
+    assert not models.LiveFlowSessionStep.objects.filter(pk=old_step_id).exists()
+    currents = dict(models.LiveFlowSession.objects.values_list("id", "current_step_id"))
     assert {str(k): str(v) for k, v in currents.items()} == {
         changed["id"]: new_step_id, new["id"]: new["current_step"]["id"],
     }
@@ -269,7 +259,7 @@ def test_two_recorded_steps_with_one_id_are_refused(tmp_path, db):
     assert str(excinfo.value) == (
         f"session #2 (id {bad['id']}): steps.1.id: Duplicate recorded step id. Nothing was imported."
     )
-    assert not LiveFlowSessionStep.objects.exists()
+    assert not models.LiveFlowSessionStep.objects.exists()
 
 
 def test_a_version_without_start_comes_back_as_the_list_endpoint_gave_it(tmp_path, tenant):
@@ -277,13 +267,13 @@ def test_a_version_without_start_comes_back_as_the_list_endpoint_gave_it(tmp_pat
     (it then failed), and the list endpoint's body must import back."""
     live_flow = make_live_flow(tenant.organization, n_steps=2)
     version = live_flow.current_version
-    Step.objects.filter(flow_version=version, step_type=StepType.START).delete()
-    LiveFlowSession.objects.create(live_flow=live_flow, flow_version=version, status=SessionStatus.FAILED,
+    models.Step.objects.filter(flow_version=version, step_type=models.StepType.START).delete()
+    models.LiveFlowSession.objects.create(live_flow=live_flow, flow_version=version, status=models.SessionStatus.FAILED,
                                    error="The session's flow version has no START step to run.")
     url = f"/live_flows/{live_flow.pk}/sessions"
     body = tenant.client.get(url).json()
     assert [step["step_type"] for step in body[0]["flow_version"]["steps"]] == ["LLM"]
-    LiveFlowSession.objects.all().delete()
+    models.LiveFlowSession.objects.all().delete()
     summary, _ = run_import(write(tmp_path, body), org=tenant.organization.pk, live_flow=str(live_flow.pk))
     assert summary == "created 1, updated 0, unchanged 0"
     assert tenant.client.get(url).json() == body
@@ -303,13 +293,13 @@ def test_rows_copied_from_their_values_are_the_rows_the_orm_path_writes(tmp_path
 
     def stored():
         return (
-            list(LiveFlowSession.objects.order_by("id").values()),
-            list(LiveFlowSessionStep.objects.order_by("id").values()),
+            list(models.LiveFlowSession.objects.order_by("id").values()),
+            list(models.LiveFlowSessionStep.objects.order_by("id").values()),
         )
 
     assert run_import(path)[0] == "created 2, updated 0, unchanged 0"
     copied = stored()
-    LiveFlowSession.objects.all().delete()
+    models.LiveFlowSession.objects.all().delete()
     monkeypatch.setattr(command, "sync_new_rows", rows.sync_rows)  # model instances, every field prepared by Django
     assert run_import(path)[0] == "created 2, updated 0, unchanged 0"
     assert stored() == copied
