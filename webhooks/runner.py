@@ -73,9 +73,12 @@ class EmbeddedRunner:
         self._senders = senders
         # Daemon threads: a process may exit with attempts in flight; their rows stay pending, with
         # a lease that expires, and are sent again (by this process's successor, or anyone's sweep).
-        for number in range(senders):
-            threading.Thread(target=self._send_loop, name=f"webhook-sender-{number}", daemon=True).start()
-        threading.Thread(target=self._schedule_loop, name="webhook-scheduler", daemon=True).start()
+        self._threads = [
+            threading.Thread(target=self._send_loop, name=f"webhook-sender-{number}", daemon=True)
+            for number in range(senders)
+        ] + [threading.Thread(target=self._schedule_loop, name="webhook-scheduler", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def schedule(self, delivery_id, delay=0.0):
         with self._cond:
@@ -90,8 +93,18 @@ class EmbeddedRunner:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+        while True:  # what was handed to the senders and not yet taken stays pending in its rows
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
         for _ in range(self._senders):
             self._jobs.put(None)
+
+    def join(self, timeout):
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0))
 
     def wait_idle(self, timeout):
         """True once nothing is scheduled or being sent (tests; a graceful stop)."""
@@ -172,4 +185,5 @@ def stop_embedded_runner():
     with _embedded_lock:
         if _embedded is not None:
             _embedded.stop()
+            _embedded.join(10)  # an attempt in flight ends within its timeout
         _embedded = None

@@ -33,9 +33,11 @@ class CountColumn:
         column.short_description, column.admin_order_field = self.description, alias
         column.__name__ = name
         setattr(owner, name, column)  # a plain method from here on, as the admin's checks expect
-        owner.count_annotations = {
-            **getattr(owner, "count_annotations", {}), alias: (self.model, self.fk_field, self.filters)
-        }
+        annotations = {}
+        for klass in reversed(owner.__mro__):  # every base's columns, several bases included
+            annotations.update(vars(klass).get("count_annotations", {}))
+        annotations[alias] = (self.model, self.fk_field, self.filters)
+        owner.count_annotations = annotations
 
 
 class CountColumnsMixin:

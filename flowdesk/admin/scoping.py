@@ -3,6 +3,7 @@ lists, change pages, autocompletes, inlines, foreign-key choices and actions. Ea
 its path to the organization."""
 
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
 
@@ -92,7 +93,10 @@ class ReadOnlyInlineMixin(ScopedInlineMixin):
     can_delete = False
 
     def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)
+        # self.fields, not get_fields(): that asks get_readonly_fields when fields is unset.
+        if not self.fields:
+            raise ImproperlyConfigured(f"{type(self).__name__} (a ReadOnlyInlineMixin) must declare its fields.")
+        return list(self.fields)
 
     def has_add_permission(self, request, obj=None):
         return False

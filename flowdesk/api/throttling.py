@@ -38,11 +38,11 @@ def _count(key, timeout):
     """The key's count after adding one: one round trip to Redis, a lock-free pair in local memory."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        # INCR and EXPIRE NX in one pipeline: the first request of a window sets its expiry, and a
-        # request pays one round trip (add() then incr() were two).
+        # SET NX with its expiry, then INCR, in one pipeline: the first request of a window starts
+        # the count and its expiry, and a request pays one round trip (add() then incr() were two).
         name = backend.make_and_validate_key(key)
         with backend._cache.get_client(name, write=True).pipeline(transaction=False) as pipe:
-            count, _ = pipe.incr(name).expire(name, timeout, nx=True).execute()
+            _, count = pipe.set(name, 0, ex=timeout, nx=True).incr(name).execute()
         return count
     # add() only sets a missing key, so the first request of a window starts the count at 0.
     cache.add(key, 0, timeout=timeout)

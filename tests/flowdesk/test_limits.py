@@ -3,6 +3,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -197,6 +198,8 @@ def redis_cache(settings):
 def test_a_throttled_request_makes_one_redis_round_trip(tenant, tight_limits, redis_cache, monkeypatch):
     import redis.connection
 
+    # One clock for the four requests: a minute's window cannot turn over between them.
+    monkeypatch.setattr("flowdesk.api.throttling.time", SimpleNamespace(time=lambda: 1_700_000_030.0))
     sent = []
     send = redis.connection.AbstractConnection.send_packed_command
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
