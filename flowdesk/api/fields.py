@@ -23,6 +23,8 @@ def json_scalars(value):
 
 def has_nul(value):
     """Whether a JSON value holds a NUL anywhere (PostgreSQL stores none in text or jsonb)."""
+    if type(value) is str:
+        return "\x00" in value  # the usual call, a single string: no walk
     return any(isinstance(item, str) and "\x00" in item for item in json_scalars(value))
 
 

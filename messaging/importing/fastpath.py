@@ -11,8 +11,8 @@ import math
 
 import orjson
 
-from flowdesk.api.fields import has_nul
-from flowdesk.importing.fastcheck import NotSure, choice, text, when
+from flowdesk.api.fields import json_scalars
+from flowdesk.importing.fastcheck import NotSure, choice, no_nul_in_json, text, when
 from messaging.api.serializers import settings_errors
 from messaging.models import Direction, MessageChannel
 
@@ -28,24 +28,13 @@ def _settings(value):
     # What orjson writes json.dumps writes too (orjson refuses lone surrogates, ints past 64 bits
     # and depth past 255).
     dumped = orjson.dumps(value)
-    if has_nul(value):
-        raise NotSure
+    no_nul_in_json(dumped)
     # orjson writes NaN and Infinity as null, where the serializer's json.dumps refuses them.
-    if b"null" in dumped and not all(math.isfinite(number) for number in _floats(value)):
+    if b"null" in dumped and not all(
+        math.isfinite(item) for item in json_scalars(value) if type(item) is float
+    ):
         raise NotSure
     return value
-
-
-def _floats(value):
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is float:
-            yield item
-        elif type(item) is dict:
-            stack.extend(item.values())
-        elif type(item) is list:
-            stack.extend(item)
 
 
 def well_formed_flow(record):
