@@ -6,9 +6,10 @@ serializer decides (and words the error). These checks mirror the strict fields 
 flowdesk/api/fields.py.
 """
 
+import math
 from datetime import UTC, datetime
 
-from flowdesk.api.fields import parse_iso
+from flowdesk.api.fields import json_scalars, parse_iso
 
 EARLIEST, LATEST = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
 
@@ -60,4 +61,11 @@ def no_nul_in_json(dumped):
     """The JSON bytes orjson wrote for a value hold no NUL (escaped as \\u0000 there; a false match,
     an escaped backslash before "u0000", only asks the serializer): far cheaper than walking the value."""
     if b"\\u0000" in dumped:
+        raise NotSure
+
+
+def finite_json(value, dumped):
+    """DRF's JSONField refuses NaN and infinities (json.dumps(allow_nan=False)); orjson wrote them
+    as null in ``dumped``, so only a value whose bytes hold a null needs the walk."""
+    if b"null" in dumped and not all(math.isfinite(item) for item in json_scalars(value) if type(item) is float):
         raise NotSure

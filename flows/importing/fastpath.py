@@ -10,14 +10,13 @@ stays the authority and words every error (field paths and messages as before).
 tests/flows/test_fast_validation.py holds the two to each other.
 """
 
-import json
 import uuid
 from functools import partial
 
 import orjson
 
 from flowdesk.importing.command import serializer_errors
-from flowdesk.importing.fastcheck import NotSure, text, when
+from flowdesk.importing.fastcheck import NotSure, finite_json, text, when
 from flows.importing.serializers import ImportSessionSerializer
 from flows.models import SessionStatus
 
@@ -32,15 +31,10 @@ def _uuid(value):
     return uuid.UUID(value)
 
 
-_strict_json = json.JSONEncoder(allow_nan=False).encode  # built once: json.dumps builds one a call
-
-
 def _json(value):
-    """JSONField: DRF runs json.dumps(allow_nan=False). What orjson refuses (depth past 255, ints past
-    64 bits) goes to the serializer; orjson writes NaN and infinities as null, so where it wrote a
-    null inside a value the strict encoder decides."""
-    if value is not None and b"null" in orjson.dumps(value):
-        _strict_json(value)  # ValueError for NaN and infinities
+    """JSONField. What orjson refuses (depth past 255, ints past 64 bits) goes to the serializer."""
+    if value is not None:
+        finite_json(value, orjson.dumps(value))
     return value
 
 

@@ -7,12 +7,10 @@ anything it is not sure of returns None, and the caller validates with the seria
 words the error and its path. tests/messaging/test_fast_validation.py holds the two together.
 """
 
-import math
 
 import orjson
 
-from flowdesk.api.fields import json_scalars
-from flowdesk.importing.fastcheck import NotSure, choice, no_nul_in_json, text, when
+from flowdesk.importing.fastcheck import NotSure, choice, finite_json, no_nul_in_json, text, when
 from messaging.api.serializers import settings_errors
 from messaging.models import Direction, MessageChannel
 
@@ -29,11 +27,7 @@ def _settings(value):
     # and depth past 255).
     dumped = orjson.dumps(value)
     no_nul_in_json(dumped)
-    # orjson writes NaN and Infinity as null, where the serializer's json.dumps refuses them.
-    if b"null" in dumped and not all(
-        math.isfinite(item) for item in json_scalars(value) if type(item) is float
-    ):
-        raise NotSure
+    finite_json(value, dumped)
     return value
 
 
