@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from chat.models import ChatMessage, Role, RunStatus
 from flowdesk.api.fields import StrictCharField, StrictIntegerField, iso_z, utc_text_z
+from flowdesk.api.renderers import column_reader, only_fields
 from flowdesk.api.views import StrictSerializerMixin
 from flowdesk.importing.fastcheck import EARLIEST, LATEST
 
@@ -27,34 +28,9 @@ CONVERSATION_ID_MESSAGE = "Must be 1-255 letters, digits, '_', '.', ':' or '-', 
 # --- read shapes ---------------------------------------------------------------------------
 
 
-def column_values(columns):
-    """A model instance's values for ``.values_list(*columns)`` (``a__b`` follows a relation, None
-    where it is unset): one renderer then serves rows and instances alike."""
-    paths = [tuple(column.split("__")) for column in columns]
-
-    def values(obj):
-        row = []
-        for path in paths:
-            value = obj
-            for name in path:
-                value = getattr(value, name)
-                if value is None:
-                    break
-            row.append(value)
-        return row
-
-    return values
-
-
-def only_fields(columns):
-    """``.only()`` for rendering ``columns`` from instances: the columns and the relations they follow."""
-    relations = {column.rsplit("__", 1)[0] for column in columns if "__" in column}
-    return (*columns, *sorted(relations))
-
-
 # The session item's columns, in the order session_item_row reads them. The list renders rows of
 # them, not model instances (a third of the request's time went into building 51 sessions and
-# workflows); GET one, DELETE and the admin export render instances through column_values.
+# workflows); GET one, DELETE and the admin export render instances through column_reader.
 SESSION_ITEM_COLUMNS = (
     "context_type",
     "conversation__conversation_id",
@@ -68,7 +44,7 @@ SESSION_ITEM_COLUMNS = (
 )
 # What session_item reads of an instance: one session fetches only these columns.
 SESSION_ITEM_FIELDS = only_fields(SESSION_ITEM_COLUMNS)
-_session_item_values = column_values(SESSION_ITEM_COLUMNS)
+_session_item_values = column_reader(SESSION_ITEM_COLUMNS)
 
 
 def session_item_row(row, timestamp=iso_z):

@@ -14,12 +14,13 @@ from flowdesk.importing.command import RecordError
 
 def existing_ids(model, pks):
     """Which of ``pks`` are stored: one ``= ANY(%s)`` on PostgreSQL (an IN list of thousands of
-    placeholders costs more to build than to run), ``pk__in`` elsewhere."""
+    placeholders costs more to build than to run), ``in_bulk`` elsewhere (it keeps each IN list
+    under SQLite's placeholder limit)."""
     pks = list(pks)
     if not pks:
         return set()
     if connection.vendor != "postgresql":
-        return set(model.objects.filter(pk__in=pks).values_list("pk", flat=True))
+        return set(model.objects.only("pk").in_bulk(pks))
     quote = connection.ops.quote_name
     pk = quote(model._meta.pk.column)
     with connection.cursor() as cursor:
@@ -138,10 +139,8 @@ def sync_rows(model, rows, fields, *, check=None, origin=None):
 
 def sync_new_rows(model, rows, fields, *, check=None, origin=None):
     """``sync_rows``, with the rows that are new (nearly all of a first import) found and written
-    in bulk on PostgreSQL: ``existing_ids`` says which are stored, and the new rows go in with
-    COPY from their values, without a model instance each."""
-    if connection.vendor != "postgresql":
-        return sync_rows(model, rows, fields, check=check, origin=origin)
+    in bulk: ``existing_ids`` says which are stored, and the new rows go in from their values
+    (with COPY on PostgreSQL, without a model instance each)."""
     present = existing_ids(model, rows)
     created, updated = sync_rows(
         model, {pk: values for pk, values in rows.items() if pk in present}, fields, check=check, origin=origin

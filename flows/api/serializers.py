@@ -6,12 +6,12 @@ costs several times the SQL. The Serializer classes declare the same shapes for 
 the schema, and delegate to the renderer.
 """
 
-from operator import attrgetter
 
 import orjson
 from rest_framework import serializers
 
 from flowdesk.api.fields import IsoZDateTimeField, JSONObjectField, StrictCharField, iso_z
+from flowdesk.api.renderers import column_reader
 from flowdesk.api.serializers import StrictModelSerializer
 from flows import rules
 from flows.models import (
@@ -37,7 +37,7 @@ TRANSITION_COLUMNS = ("source_step_id", "target_step_id", "label", "id")
 RECORDED_COLUMNS = ("id", "status", "prompt", "result", "error", "user_input", "step_id", "created_at", "updated_at")
 
 _session_row, _version_row, _step_row, _transition_row, _recorded_row = (
-    attrgetter(*columns) for columns in (SESSION_COLUMNS, VERSION_COLUMNS, STEP_COLUMNS, TRANSITION_COLUMNS, RECORDED_COLUMNS)
+    column_reader(columns) for columns in (SESSION_COLUMNS, VERSION_COLUMNS, STEP_COLUMNS, TRANSITION_COLUMNS, RECORDED_COLUMNS)
 )
 
 

@@ -5,9 +5,9 @@ The list, GET one, the answers to POST, PUT and PATCH, the admin export, the imp
 (``message_flow_data``) or from a row of ``LIST_COLUMNS`` / ``DETAIL_COLUMNS`` (``message_flow_row``).
 """
 
-from operator import attrgetter
 
 from flowdesk.api.fields import iso_z
+from flowdesk.api.renderers import column_reader
 
 # The list's keys, in the body's order, each with the column it reads (agent: its agent id).
 LIST_KEYS = [
@@ -36,8 +36,7 @@ _DETAIL_NAMES = tuple(key for key, _ in DETAIL_KEYS)
 # Where a row holds its timestamps (the same in both: the detail columns extend the list's).
 _CREATED_AT, _UPDATED_AT = LIST_COLUMNS.index("created_at"), LIST_COLUMNS.index("updated_at")
 # The columns read off an instance (agent__agent_id: flow.agent.agent_id).
-_read_list = attrgetter(*(column.replace("__", ".") for column in LIST_COLUMNS))
-_read_detail = attrgetter(*(column.replace("__", ".") for column in DETAIL_COLUMNS))
+_read_list, _read_detail = column_reader(LIST_COLUMNS), column_reader(DETAIL_COLUMNS)
 
 
 def message_flow_row(row, detail=False):

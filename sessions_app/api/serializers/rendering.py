@@ -8,13 +8,13 @@ socket push), so both give the same bytes.
 """
 
 import json
-from operator import attrgetter
 
 import orjson
 from django.db.models import JSONField, TextField
 from django.db.models.functions import Cast
 
 from flowdesk.api.fields import iso_z
+from flowdesk.api.renderers import column_reader
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 __all__ = [
@@ -34,7 +34,7 @@ SESSION_COLUMNS = (
 DIALOGUE_COLUMNS = ("item_id", "content_type", "is_user", "content", "ui")
 AUDIO_COLUMNS = ("clip_id", "base64")
 
-session_row, dialogue_row, audio_row = (attrgetter(*columns) for columns in (SESSION_COLUMNS, DIALOGUE_COLUMNS, AUDIO_COLUMNS))
+session_row, dialogue_row, audio_row = (column_reader(columns) for columns in (SESSION_COLUMNS, DIALOGUE_COLUMNS, AUDIO_COLUMNS))
 
 
 # --- one dialogue item ---------------------------------------------------------------------------
