@@ -10,8 +10,8 @@ from chat.api.serializers import (
     CONVERSATION_ID_PATTERN,
     SESSION_ID_MESSAGE,
     SESSION_ID_PATTERN,
-    session_item,
 )
+from chat.exporting import ChatSessionsExport
 from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Workflow
 from flowdesk.admin import (
     CountColumn,
@@ -19,13 +19,10 @@ from flowdesk.admin import (
     OrganizationScopedAdmin,
     ScopedInlineMixin,
     ScopedRelatedFilter,
-    json_array_chunks,
+    export_download,
     json_array_of_strings,
-    json_download,
-    keyset_batches,
     single_scope,
 )
-from flowdesk.api.renderers import dumps
 
 # How many messages a chat session's page lists (the latest, oldest first); all are in the
 # "Chat messages" list, filtered by session.
@@ -185,26 +182,8 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         organization_id = single_scope(self, request, queryset, "organization_id", "organizations")
         if organization_id is None:
             return None
-        # workflow: each item's workflowId and workflowName; conversation: its conversationId
-        rows = keyset_batches(queryset.select_related("workflow", "conversation"), ("-activity_at", "-id"))
-        request_id = getattr(request, "request_id", "")
-
-        def envelope():
-            # The list endpoint's envelope; `limit` (after `items`) is the number of items written.
-            count = 0
-
-            def items():
-                nonlocal count
-                for batch in rows:
-                    for session in batch:
-                        count += 1
-                        yield session_item(session)
-
-            yield b'{"code":200,"data":{"hasMore":false,"items":'
-            yield from json_array_chunks(items())
-            yield b',"limit":' + dumps(count) + b',"offset":0},"message":"success","requestId":' + dumps(request_id) + b"}"
-
-        return json_download(f"chat-sessions-{organization_id}.json", envelope())
+        export = ChatSessionsExport(queryset, request_id=getattr(request, "request_id", ""))
+        return export_download(f"chat-sessions-{organization_id}.json", export)
 
 
 class ChatMessageForm(forms.ModelForm):

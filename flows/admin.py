@@ -13,16 +13,14 @@ from flowdesk.admin import (
     ReadOnlyInlineMixin,
     ScopedInlineMixin,
     ScopedRelatedFilter,
-    json_array_chunks,
-    json_download,
+    export_download,
     json_object,
-    keyset_batches,
     pretty_json,
     single_scope,
     subquery_count,
 )
 from flows import rules
-from flows.api.serializers import SessionRenderer
+from flows.exporting import LiveFlowSessionsExport
 from flows.graph import flow_version_svg
 from flows.models import (
     Flow,
@@ -369,10 +367,7 @@ class LiveFlowSessionAdmin(UpdatedOnChangeMixin, LargeTableAdminMixin, Organizat
         live_flow_id = single_scope(self, request, queryset, "live_flow_id", "live flows")
         if live_flow_id is None:
             return None
-        renderer = SessionRenderer()
-        rows = keyset_batches(queryset.with_tree(), ("-created_at", "-id"))
-        items = (renderer.session(session) for batch in rows for session in batch)
-        return json_download(f"live-flow-{live_flow_id}-sessions.json", json_array_chunks(items))
+        return export_download(f"live-flow-{live_flow_id}-sessions.json", LiveFlowSessionsExport(queryset))
 
 
 @admin.register(LiveFlowSessionStep)

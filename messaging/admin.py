@@ -9,15 +9,13 @@ from flowdesk.admin import (
     ScopedInlineMixin,
     ScopedRelatedFilter,
     api_rules,
-    json_array_chunks,
-    json_download,
-    keyset_batches,
+    export_download,
     single_scope,
 )
 from messaging import services
-from messaging.api.renderers import message_flow_data
 from messaging.api.serializers import MessageFlowSettingsField
 from messaging.api.views import agent_in, vendor_now
+from messaging.exporting import MessageFlowsExport
 from messaging.models import Agent, MessageFlow
 
 
@@ -128,7 +126,4 @@ class MessageFlowAdmin(OrganizationScopedAdmin):
         organization_id = single_scope(self, request, queryset, "workspace__organization_id", "organizations")
         if organization_id is None:
             return None
-        # agent: each flow's agent id
-        rows = keyset_batches(queryset.select_related("agent"), ("created_at", "id"))
-        items = (message_flow_data(flow) for batch in rows for flow in batch)
-        return json_download(f"message-flows-{organization_id}.json", json_array_chunks(items))
+        return export_download(f"message-flows-{organization_id}.json", MessageFlowsExport(queryset))

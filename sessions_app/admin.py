@@ -13,9 +13,7 @@ from flowdesk.admin import (
     ScopedInlineMixin,
     ScopedRelatedFilter,
     api_rules,
-    json_array_chunks,
-    json_download,
-    keyset_batches,
+    export_download,
     member_organizations,
     single_scope,
 )
@@ -25,8 +23,8 @@ from sessions_app.api.serializers import (
     StatsSerializer,
     TutorialSerializer,
     UserSessionSerializer,
-    session_data,
 )
+from sessions_app.exporting import UserSessionsExport
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 # How many dialogue items a session's page lists (the latest, in order); all are in the
@@ -153,9 +151,7 @@ class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScope
         username = single_scope(self, request, queryset, "user__username", "users")
         if username is None:
             return None
-        rows = keyset_batches(queryset.with_children(), ("-updated_at", "-id"))
-        items = (session_data(session) for batch in rows for session in batch)
-        return json_download(f"user-sessions-{username}.json", json_array_chunks(items))
+        return export_download(f"user-sessions-{username}.json", UserSessionsExport(queryset))
 
 
 @admin.register(DialogueItem)

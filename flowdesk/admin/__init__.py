@@ -2,7 +2,7 @@
 big tables (tables.py), export actions (exports.py) and declarative count columns (counts.py)."""
 
 from flowdesk.admin.counts import CountColumn, subquery_count
-from flowdesk.admin.exports import json_array_chunks, json_download, keyset_batches, single_scope
+from flowdesk.admin.exports import export_download, single_scope
 from flowdesk.admin.scoping import (
     OrganizationScopedAdmin,
     ReadOnlyInlineMixin,
@@ -26,6 +26,6 @@ from flowdesk.admin.widgets import (
 __all__ = [
     "CountColumn", "LargeTableAdminMixin", "LargeTableChangeList", "LargeTablePaginator", "OrganizationScopedAdmin",
     "PrettyJSONField", "PrettyJSONWidget", "ReadOnlyInlineMixin", "ScopedAdminBase", "ScopedInlineMixin", "ScopedRelatedFilter", "api_rules",
-    "json_array_chunks", "json_array_of_strings", "json_download", "json_formfield", "json_number", "json_object",
-    "keyset_batches", "member_organizations", "pretty_json", "single_scope", "subquery_count",
+    "export_download", "json_array_of_strings", "json_formfield", "json_number", "json_object",
+    "member_organizations", "pretty_json", "single_scope", "subquery_count",
 ]

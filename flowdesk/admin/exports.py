@@ -1,49 +1,13 @@
-"""The admin's export actions: the list endpoints' bodies streamed in keyset batches."""
+"""The admin's export actions: a family's ``Export`` (flowdesk/exporting), the bytes the export
+commands write, streamed as a download."""
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 
-from flowdesk.api.renderers import dumps
 
-
-def keyset_batches(queryset, ordering, size=200):
-    """The queryset in ``ordering`` (two fields, e.g. ("-created_at", "-id")), ``size`` rows a query.
-
-    Keyset pages rather than offsets: each batch is an index range scan whatever the depth.
-    """
-    (first, second) = ordering
-    names = [name.lstrip("-") for name in ordering]
-    queryset = queryset.order_by(*ordering)
-    last = None
-    while True:
-        batch = queryset
-        if last is not None:
-            a, b = getattr(last, names[0]), getattr(last, names[1])
-            op_a = "lt" if first.startswith("-") else "gt"
-            op_b = "lt" if second.startswith("-") else "gt"
-            batch = batch.filter(Q(**{f"{names[0]}__{op_a}": a}) | Q(**{names[0]: a, f"{names[1]}__{op_b}": b}))
-        rows = list(batch[:size])
-        if not rows:
-            return
-        yield rows
-        if len(rows) < size:
-            return
-        last = rows[-1]
-
-
-def json_array_chunks(items):
-    """A JSON array, written as the items come."""
-    yield b"["
-    first = True
-    for item in items:
-        yield (b"" if first else b",") + dumps(item)
-        first = False
-    yield b"]"
-
-
-def json_download(filename, chunks):
-    response = StreamingHttpResponse(chunks, content_type="application/json")
+def export_download(filename, export):
+    """The export's JSON document as an attachment named ``filename``, streamed batch by batch."""
+    response = StreamingHttpResponse(export.chunks("json"), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

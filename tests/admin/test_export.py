@@ -81,8 +81,15 @@ def test_chat_sessions_export_is_the_list_endpoint_envelope(staff_client, mine, 
     api = mine.tenant.client.get("/v1/ai/workflow/chat/sessions", {"limit": 50}).json()
     assert len(api["data"]["items"]) == 5
     assert list(body) == list(api) == ["code", "data", "message", "requestId"]
-    assert body["data"]["items"] == api["data"]["items"]
-    assert body["data"] == {**api["data"], "limit": 5}  # the whole selection: limit is its size, hasMore false
+    # Each item is the list's, with its messages as the history answers them (oldest first).
+    items = [{key: value for key, value in item.items() if key != "messages"} for item in body["data"]["items"]]
+    assert items == api["data"]["items"]
+    for item in body["data"]["items"]:
+        key = {"workflowId": item["workflowId"]} if item["workflowId"] else {"sessionId": item["sessionId"]}
+        history = mine.tenant.client.get("/v1/ai/workflow/chat/history", {**key, "limit": 100}).json()["data"]
+        assert item["messages"] == history
+        assert len(history) == item["messageCount"]
+    assert {**body["data"], "items": items} == {**api["data"], "limit": 5}  # the whole selection: limit its size
     assert (body["code"], body["message"]) == (200, "success")
     assert body["requestId"] == response["X-Request-Id"]
 
@@ -105,7 +112,9 @@ def test_message_flows_export_is_the_list_endpoint_body(staff_client, mine):
     mine.tenant.client.credentials(HTTP_AUTHORIZATION=f"Bearer {mine.tenant.raw_key}", HTTP_X_WORKSPACE_ID=ws.pk)
     api = mine.tenant.client.get("/v1/api/message-flows").json()
     assert len(api) == 3
-    assert body == api
+    # The list's items in its order, each as GET one answers it (with initiationMessage and __v).
+    assert body == [mine.tenant.client.get(f"/v1/api/message-flows/{flow['_id']}").json() for flow in api]
+    assert [{key: flow[key] for key in api[0]} for flow in body] == api
 
 
 def test_user_sessions_export_is_the_list_endpoint_body(staff_client, mine):
