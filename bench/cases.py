@@ -2,8 +2,6 @@
 
 import io
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -413,50 +411,13 @@ def section_imports(args, state, report):
                   "target 1.5x"], mem_rows)
 
 
-# --- 5. served throughput -----------------------------------------------------------------------
+# --- 5. served: Flowdesk under gunicorn against the served floor (bench/served.py) ----------------
 
 
 def section_served(args, state, report):
-    report.section("5. Served throughput: the live-flow list under gunicorn on loopback")
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    if not gunicorn.exists() or not _which("wrk"):
-        report.add("Skipped: needs gunicorn in the virtualenv and wrk (Debian package `wrk`).")
-        return
-    port = 8711
-    env = {**os.environ, "DATABASE_URL": settings.DATABASES["default"]["NAME"] and os.environ["DATABASE_URL"]}
-    server = subprocess.Popen(
-        [str(gunicorn), "config.wsgi:application", "--workers", str(os.cpu_count() or 2), "--bind",
-         f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=settings.BASE_DIR, env=env,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/live_flows/{state['live_flow']}/sessions?limit=50"
-        for _ in range(50):
-            try:
-                out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
-                                      f"Authorization: Bearer {state['key']}", url], capture_output=True, text=True,
-                                     timeout=5)
-                if out.stdout == "200":
-                    break
-            except subprocess.TimeoutExpired:
-                pass
-            time.sleep(0.2)
-        result = subprocess.run(
-            ["wrk", "-t2", "-c8", f"-d{args.served_seconds}s", "--latency", "-H",
-             f"Authorization: Bearer {state['key']}", url],
-            capture_output=True, text=True, timeout=args.served_seconds + 60,
-        )
-        rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-        p99 = re.search(r"99%\s+([\d.]+\w+)", result.stdout)
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
-        report.table(
-            ["endpoint", "workers", "connections", "requests/s", "p99 latency", "non-2xx"],
-            [("live-flow list, 50 sessions of 10 steps", os.cpu_count(), 8, rps.group(1) if rps else "?",
-              p99.group(1) if p99 else "?", errors.group(1) if errors else 0)],
-        )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    from bench import served
+
+    served.section(args, state, report)
 
 
 # --- 6. serving one big live flow: peak memory ------------------------------------------------
@@ -552,8 +513,3 @@ def section_live_memory(args, state, report):
     report.add()
     report.add(f"Peak ratio: {ratio:.2f}x ({'met' if ratio <= 1.5 else 'missed'}, target 1.5x).")
 
-
-def _which(tool):
-    from shutil import which
-
-    return which(tool) is not None

@@ -47,6 +47,11 @@ def live_flow_sessions(conn, live_flow_id, limit):
     with conn.cursor() as cursor:
         cursor.execute(LIVE_FLOW_SESSIONS_SQL, {"live_flow_id": live_flow_id, "limit": limit})
         rows = cursor.fetchall()
+    return orjson.dumps(live_flow_session_items(rows))
+
+
+def live_flow_session_items(rows):
+    """The list items of LIVE_FLOW_SESSIONS_SQL's rows (the served floor answers one session with these too)."""
     versions = {}
     body = []
     for (sid, inputs, error, status, current_id, created, updated, vid, flow_id, vcreated, vupdated,
@@ -80,7 +85,7 @@ def live_flow_sessions(conn, live_flow_id, limit):
             "flow_version": {k: v for k, v in version.items() if k != "by_id"},
             "created_at": z(created), "updated_at": z(updated), "current_step": current, "steps": steps_out,
         })
-    return orjson.dumps(body)
+    return body
 
 
 CHAT_SESSIONS_SQL = f"""
@@ -98,13 +103,17 @@ def chat_sessions(conn, organization_id, limit, offset=0, request_id="req_floor"
     with conn.cursor() as cursor:
         cursor.execute(CHAT_SESSIONS_SQL, {"org": organization_id, "limit": limit + 1, "offset": offset})
         rows = cursor.fetchall()
-    items = [
-        {"contextType": ctx, "conversationId": conversation, "firstMessageAt": z(first), "lastMessageAt": z(last),
-         "messageCount": count, "preview": preview, "sessionId": sid, "workflowId": wid, "workflowName": wname}
-        for ctx, conversation, first, last, count, preview, sid, wid, wname in rows[:limit]
-    ]
+    items = chat_session_items(rows[:limit])
     return orjson.dumps({"code": 200, "data": {"hasMore": len(rows) > limit, "items": items, "limit": limit,
                                                "offset": offset}, "message": "success", "requestId": request_id})
+
+
+def chat_session_items(rows):
+    return [
+        {"contextType": ctx, "conversationId": conversation, "firstMessageAt": z(first), "lastMessageAt": z(last),
+         "messageCount": count, "preview": preview, "sessionId": sid, "workflowId": wid, "workflowName": wname}
+        for ctx, conversation, first, last, count, preview, sid, wid, wname in rows
+    ]
 
 
 USER_SESSIONS_SQL = f"""
@@ -142,7 +151,11 @@ def user_sessions(conn, user_id, limit, offset=0):
     with conn.cursor() as cursor:
         cursor.execute(USER_SESSIONS_SQL, {"user_id": user_id, "limit": limit, "offset": offset})
         rows = cursor.fetchall()
-    return orjson.dumps([
+    return orjson.dumps(user_session_items(rows))
+
+
+def user_session_items(rows):
+    return [
         {
             "uuid": uuid_, "sessionId": sid, "name": name,
             "dialogue": None if dialogue_null else orjson.loads(dialogue or "[]"),
@@ -159,7 +172,7 @@ def user_sessions(conn, user_id, limit, offset=0):
         for (uuid_, sid, name, dialogue_null, quick, replying, workspace, vm, clients, language, easy, mode, context,
              is_tutorial, tutorial_id, progress, connecting, blocks, llm, user_messages, runs, audios_null,
              user_audio, screenshot, clicks, info, created, updated, dialogue, audios) in rows
-    ])
+    ]
 
 
 MESSAGE_FLOWS_SQL = f"""
@@ -176,10 +189,14 @@ def message_flows(conn, workspace_id, limit, offset=0):
     with conn.cursor() as cursor:
         cursor.execute(MESSAGE_FLOWS_SQL, {"workspace": workspace_id, "limit": limit, "offset": offset})
         rows = cursor.fetchall()
-    return orjson.dumps([
+    return orjson.dumps(message_flow_items(rows))
+
+
+def message_flow_items(rows):
+    return [
         {"_id": fid, "workspaceId": ws, "name": name, "direction": direction, "description": description,
          "agent": agent, "settings": orjson.loads(settings), "prompt": prompt, "isActive": active,
          "autopilot": autopilot, "messageChannel": channel, "createdAt": z(created), "updatedAt": z(updated)}
         for fid, ws, name, direction, description, agent, settings, prompt, active, autopilot, channel, created,
         updated in rows
-    ])
+    ]

@@ -42,11 +42,25 @@ def parse_args(argv):
     parser.add_argument("--import-runs", type=int, default=3, help="measured runs of each import against COPY")
     parser.add_argument("--import-small", type=int, default=10_000)
     parser.add_argument("--import-large", type=int, default=100_000)
-    parser.add_argument("--served-seconds", type=int, default=10)
+    parser.add_argument("--served-seconds", type=int, default=5, help="length of each served run")
+    parser.add_argument("--served-runs", type=int, default=3, help="served runs of each side per figure (3 or more)")
+    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                        help="Redis database the served section uses (rate limits, Celery's queue)")
     parser.add_argument("--memory-small", type=int, default=10_000, help="sessions of the smaller live flow served")
     parser.add_argument("--memory-large", type=int, default=100_000, help="sessions of the larger live flow served")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and 2 runs: checks the benchmark works")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_SCALE") == "quick",
+                        help="small data and 1 s served runs, generate and served only unless --sections (or "
+                             "BENCH_SCALE=quick): a few minutes, to check the served benchmark")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 3
+        args.live_sessions, args.live_versions = 5_000, 5
+        args.chat_sessions, args.chat_small = 20_000, 2_000
+        args.user_sessions, args.message_flows, args.message_workspaces = 2_000, 5_000, 10
+        args.served_seconds = 1
+        if "--sections" not in (argv or []):
+            args.sections = "generate,served"
     if args.smoke:
         args.runs = 2
         args.live_sessions, args.live_versions = 120, 2
@@ -56,6 +70,7 @@ def parse_args(argv):
         args.import_runs = 2
         args.served_seconds = 1
         args.memory_small, args.memory_large = 50, 500
+    args.served_runs = max(args.served_runs, 3)
     args.sections = [s for s in args.sections.split(",") if s]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
