@@ -35,3 +35,16 @@ def test_searching_by_workflow_id_finds_each_organizations_own(staff_client, min
     response = staff_client.get(admin_url(Workflow, "changelist"), {"q": WORKFLOW_ID})
     assert [w.name for w in response.context["cl"].result_list] == ["Mine"]
     assert str(mine_chat) == WORKFLOW_ID  # a workflow chat is named by its workflow's id
+
+
+def test_a_chat_cannot_name_another_organizations_workflow(admin_client_, mine, theirs):
+    session = chat(mine.tenant.organization, workflow_id=WORKFLOW_ID, workflow_name="Mine")
+    chat(theirs.tenant.organization, workflow_id=WORKFLOW_ID, workflow_name="Theirs")  # the same id
+    url = admin_url(ChatSession, "change", session.pk)
+    data = page_form_data(admin_client_.get(url))
+    data["workflow"] = str(theirs.objects[Workflow].pk)
+    response = admin_client_.post(url, data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["workflow"] == ["This workflow belongs to another organization."]
+    session.refresh_from_db()
+    assert (session.workflow.organization, session.workflow.name) == (mine.tenant.organization, "Mine")

@@ -1,13 +1,15 @@
 """POST /v1/ai/workflow/chat/stream: a turn stored, its answer streamed as numbered events."""
 
 import json
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
 
-from chat.models import ChatMessage, ChatSession, ChatTurn, TurnStatus
+from chat.models import ChatMessage, ChatSession, ChatTurn, Role, TurnStatus, Workflow
 from flowdesk import events
 from flows.llm import ModelError
+from tests.chat.factories import chat
 from tests.served import sse_frames
 
 URL = "/v1/ai/workflow/chat/stream"
@@ -82,6 +84,31 @@ def test_the_model_sees_the_chats_history(tenant, settings):
         {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
         {"role": "user", "content": "second"},
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workflow_id_another_organization_holds_streams_into_this_ones(tenant, other_tenant, settings):
+    seen = []
+
+    class Recording:
+        def complete(self, messages, **kwargs):
+            seen.append(messages)
+            return "ok"
+
+    settings.LIVE_FLOW_LLM_BACKEND = f"{__name__}.RECORDING"
+    globals()["RECORDING"] = Recording
+    workflow_id = "7d4f0a8e-3c51-4b7a-9a0e-1f2b3c4d5e6f"
+    chat(other_tenant.organization, workflow_id=uuid.UUID(workflow_id), workflow_name="Theirs",
+         messages=[(Role.USER, "their secret")])
+    frames = parse(streamed(post(tenant.client, {"workflowId": workflow_id, "message": "mine"})))
+    assert [event for _, event, _ in frames] == ["turn", "token", "message", "done"]
+    for message in (frames[0][2]["message"], frames[2][2]):
+        assert (message["workflowId"], message["organizationId"]) == (workflow_id, tenant.organization.pk)
+    assert seen == [[{"role": "user", "content": "mine"}]]  # not their chat's history
+    assert sorted(Workflow.objects.values_list("organization_id", "name")) == [
+        (other_tenant.organization.pk, "Theirs"), (tenant.organization.pk, None)]
+    theirs = other_tenant.client.get(f"/v1/ai/workflow/chat/history?workflowId={workflow_id}").json()["data"]
+    assert [m["content"] for m in theirs] == ["their secret"]
 
 
 @pytest.mark.django_db(transaction=True)

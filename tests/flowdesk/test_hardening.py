@@ -49,6 +49,16 @@ def test_https_switch_settings():
     assert bad.returncode != 0 and "FLOWDESK_HTTPS" in bad.stderr
 
 
+def test_login_failures_are_counted_in_redis_when_it_is_set():
+    # Every process and machine then shares the counts: axes' cache is the Redis one.
+    code = "from django.conf import settings as s; from axes.helpers import get_cache; print(s.AXES_HANDLER, type(get_cache()))"
+    with_redis = manage("shell", "-c", code, REDIS_URL="redis://127.0.0.1:6379/13")
+    assert with_redis.stdout.split("\n")[-2] == (
+        "axes.handlers.cache.AxesCacheHandler <class 'django.core.cache.backends.redis.RedisCache'>"), with_redis.stderr
+    without = manage("shell", "-c", "from django.conf import settings as s; print(s.AXES_HANDLER)", REDIS_URL="")
+    assert without.stdout.split("\n")[-2] == "axes.handlers.database.AxesDatabaseHandler", without.stderr
+
+
 @pytest.mark.parametrize("key", ["s" * 49 + "x", "ab" * 40, "django-insecure-" + GOOD_KEY])
 def test_weak_secret_key_stops_start_up_naming_it(key):
     result = manage("check", SECRET_KEY=key)
@@ -143,6 +153,12 @@ def test_gunicorn_lets_long_headers_through_to_flowdesk(served, tenant):
     assert status == 431
     assert headers["X-Request-Id"].startswith("req_")
     assert json.loads(body)["message"] == "Request header X-Trace is longer than 8192 bytes."
+    # Past gunicorn's default of 100 headers too: Flowdesk's own count refuses them.
+    many = {"Api-key": tenant.raw_key, **{f"X-H{n}": "1" for n in range(101)}}
+    status, headers, body = raw_get(server.url, "/v1/ai/workflow/chat/sessions", many)
+    assert status == 431
+    assert headers["X-Request-Id"].startswith("req_")
+    assert json.loads(body)["message"] == "The request has more than 100 headers."
 
 
 @pytest.mark.postgres
