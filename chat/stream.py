@@ -7,14 +7,13 @@ a client that reconnects with `turnId` and `lastEventIndex` gets what it missed 
 
 Events (`event:` name, `id:` index, `data:` JSON):
 - `turn`: {turnId, message}: the stored user message, as history lists it;
-- `token`: {delta}: the next piece of the answer;
+- `token`: {delta}: the next piece of the answer, as the model sent it;
 - `message`: the stored assistant message, as history lists it;
 - `done`: {turnId, tokensUsed};
 - `error`: {message}: the model could not answer; nothing more comes.
 """
 
 import logging
-import re
 import threading
 
 from django.conf import settings
@@ -75,35 +74,31 @@ def history(session):
     return [{"role": role, "content": content} for role, content in reversed(rows)]
 
 
-def pieces(text):
-    """The answer in the pieces it is streamed in: words with the space before them."""
-    return re.findall(r"\s*\S+", text) or ([text] if text else [])
-
-
 def run_turn(turn_id):
-    from flows.llm import ModelError, get_model
+    from flows.llm import ModelError, get_model, stream_answer
 
     turn = ChatTurn.objects.select_related("session__workflow", "session__conversation").get(pk=turn_id)
     session = turn.session
     index = 1
+    parts = []
     try:
-        answer = get_model().complete(history(session))
+        answer = stream_answer(get_model(), history(session))
+        for part in answer:  # each piece goes out as the model sends it
+            _emit(turn, index, "token", {"delta": part})
+            parts.append(part)
+            index += 1
     except ModelError as exc:
         _emit(turn, index, "error", {"message": f"The model could not answer: {exc}"})
         ChatTurn.objects.filter(pk=turn.pk).update(status=TurnStatus.FAILED)
         return
-    parts = pieces(answer)
-    for part in parts:
-        _emit(turn, index, "token", {"delta": part})
-        index += 1
     where = (
         {"workflow_id": session.workflow.uuid} if session.workflow_id else {"session_id": session.session_id}
     )
     with transaction.atomic():
-        message = post_message(session.organization, role=Role.ASSISTANT, content=answer, tokens_used=len(parts),
-                               **where)
+        message = post_message(session.organization, role=Role.ASSISTANT, content="".join(parts),
+                               tokens_used=answer.tokens, **where)
         _emit(turn, index, "message", stored_message(message.pk))
-        _emit(turn, index + 1, "done", {"turnId": turn.pk, "tokensUsed": len(parts)})
+        _emit(turn, index + 1, "done", {"turnId": turn.pk, "tokensUsed": answer.tokens})
         ChatTurn.objects.filter(pk=turn.pk).update(status=TurnStatus.DONE)
 
 

@@ -3,7 +3,8 @@
 `settings.LIVE_FLOW_LLM_BACKEND` picks one: "offline" (the default: deterministic, no network),
 "openai" (any server speaking POST {base}/chat/completions), or the dotted path of a class.
 A model is `complete(messages, *, labels, options) -> str`; it raises `ModelError` with a message
-a person can act on, which the engine records on the step.
+a person can act on, which the engine records on the step. `stream_answer` gives an answer as
+it is made (the chat stream): the pieces the model sends, from `stream()` where a model has one.
 """
 
 import json
@@ -82,6 +83,52 @@ class OfflineModel:
         snippet = " ".join(last.split())[:200]
         return f"(offline model) Answer to: {snippet}" if snippet else "(offline model) Done."
 
+    def stream(self, messages, *, options=None):
+        yield from pieces(self.complete(messages, options=options))
+
+
+def pieces(text):
+    """A whole answer in the pieces a stream sends: words with the space before them."""
+    return re.findall(r"\s*\S+", text) or ([text] if text else [])
+
+
+class Streamed:
+    """The pieces of an answer as they come (iterate it), then ``tokens``: the model's own count of
+    the answer's tokens where it gave one, else the number of pieces."""
+
+    def __init__(self, parts):
+        self._parts = parts
+        self.count = 0
+        self.usage = None
+
+    def __iter__(self):
+        for part in self._parts:
+            if isinstance(part, Usage):
+                self.usage = part.completion_tokens
+                continue
+            self.count += 1
+            yield part
+
+    @property
+    def tokens(self):
+        return self.usage if self.usage is not None else self.count
+
+
+class Usage:
+    """What a stream ends with when the server counts tokens (OpenAI's ``include_usage``)."""
+
+    def __init__(self, completion_tokens):
+        self.completion_tokens = completion_tokens
+
+
+def stream_answer(model, messages, *, options=None):
+    """The model's answer as a ``Streamed``: its ``stream()`` where it has one, else the whole answer
+    from ``complete()`` in pieces."""
+    stream = getattr(model, "stream", None)
+    if stream is None:
+        return Streamed(pieces(model.complete(messages, options=options)))
+    return Streamed(stream(messages, options=options))
+
 
 class OpenAIChatModel:
     """POST {base_url}/chat/completions; retries timeouts, connection errors, 429 and 5xx."""
@@ -94,9 +141,48 @@ class OpenAIChatModel:
         self.retries = settings.LIVE_FLOW_LLM_RETRIES if retries is None else retries
 
     def complete(self, messages, *, labels=(), options=None):
-        body = {"model": self.model, "messages": messages, **(options or {})}
+        with self._post({"model": self.model, "messages": messages, **(options or {})}) as response:
+            return self._answer(response.read())
+
+    def stream(self, messages, *, options=None):
+        """POST with ``stream: true``: yields each content delta as its server-sent event arrives,
+        then a ``Usage`` where the server counts. Failures before the first event are retried."""
+        body = {"model": self.model, "messages": messages, **(options or {}), "stream": True,
+                "stream_options": {"include_usage": True}}
+        with self._post(body, accept="text/event-stream") as response:
+            try:
+                for line in response:
+                    if not line.startswith(b"data:"):
+                        continue  # blank separators, comments, event names
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        return
+                    yield from self._chunk(data)
+            except (TimeoutError, OSError):
+                raise ModelError(f"The model stopped answering for {self.timeout} seconds.") from None
+
+    @staticmethod
+    def _chunk(data):
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise ModelError("The model endpoint streamed an event that is not JSON.") from None
+        if not isinstance(chunk, dict):
+            raise ModelError("The model endpoint streamed an event that is not a chat completion chunk.")
+        if isinstance(chunk.get("error"), dict):
+            raise ModelError(f"The model endpoint failed mid-answer: {chunk['error'].get('message') or 'error'}")
+        for choice in chunk.get("choices") or ():
+            content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+            if isinstance(content, str) and content:
+                yield content
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            yield Usage(usage["completion_tokens"])
+
+    def _post(self, body, accept="application/json"):
+        """The open response to POST {base}/chat/completions, after retries."""
         data = json.dumps(body, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": accept}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         url = f"{self.base_url}/chat/completions"
@@ -104,8 +190,7 @@ class OpenAIChatModel:
             last_try = attempt == self.retries
             try:
                 request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return self._answer(response.read())
+                return urllib.request.urlopen(request, timeout=self.timeout)
             except urllib.error.HTTPError as exc:
                 detail = self._error_detail(exc)
                 if exc.code != 429 and exc.code < 500 or last_try:

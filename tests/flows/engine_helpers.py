@@ -85,6 +85,8 @@ class FakeChatServer:
         self.release = threading.Event()
         self.requests = []
         self.failures = []  # status codes to answer with first, one per request
+        self.gate = None  # a streamed answer waits on it after its first chunk
+        self.usage_tokens = 42  # what a streamed answer's usage chunk counts
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,11 +111,31 @@ class FakeChatServer:
                     server.held.put(body)
                     server.release.wait(server.hold_seconds)
                 content = server.answer(body)
+                if body.get("stream"):
+                    self._stream(content)
+                    return
                 self._send(200, {
                     "id": "chatcmpl-test", "object": "chat.completion", "model": body.get("model"),
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": content}}],
                 })
+
+            def _stream(self, content):
+                """Server-sent chunks, one per word; after the first, waits for ``server.gate``."""
+                words = content.split(" ")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for i, word in enumerate(words):
+                    delta = word if i == 0 else " " + word
+                    chunk = {"choices": [{"index": 0, "delta": {"content": delta}}]}
+                    self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                    self.wfile.flush()
+                    if i == 0 and server.gate is not None:
+                        server.gate.wait(10)
+                usage = {"choices": [], "usage": {"completion_tokens": server.usage_tokens}}
+                self.wfile.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
+                self.wfile.flush()
 
             def _send(self, status, payload):
                 data = json.dumps(payload).encode()
