@@ -20,6 +20,20 @@ class BrokenModel:
         raise ModelError("the model server answered 503")
 
 
+def recording_model(settings):
+    """Makes the model answer "ok" and returns the list of the messages it was given."""
+    seen = []
+
+    class Recording:
+        def complete(self, messages, **kwargs):
+            seen.append(messages)
+            return "ok"
+
+    settings.LIVE_FLOW_LLM_BACKEND = f"{__name__}.RECORDING"
+    globals()["RECORDING"] = Recording
+    return seen
+
+
 @pytest.fixture(autouse=True)
 def eager(settings):
     settings.LIVE_FLOW_RUNNER = "eager"  # the turn runs inside the request: its events are all there
@@ -68,15 +82,7 @@ def test_a_turn_stores_both_messages_and_streams_the_answer(tenant):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_model_sees_the_chats_history(tenant, settings):
-    seen = []
-
-    class Recording:
-        def complete(self, messages, **kwargs):
-            seen.append(messages)
-            return "ok"
-
-    settings.LIVE_FLOW_LLM_BACKEND = f"{__name__}.RECORDING"
-    globals()["RECORDING"] = Recording
+    seen = recording_model(settings)
     where = {"workflowId": "7d4f0a8e-3c51-4b7a-9a0e-1f2b3c4d5e6f"}
     streamed(post(tenant.client, {**where, "message": "first"}))
     streamed(post(tenant.client, {**where, "message": "second"}))
@@ -88,15 +94,7 @@ def test_the_model_sees_the_chats_history(tenant, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_workflow_id_another_organization_holds_streams_into_this_ones(tenant, other_tenant, settings):
-    seen = []
-
-    class Recording:
-        def complete(self, messages, **kwargs):
-            seen.append(messages)
-            return "ok"
-
-    settings.LIVE_FLOW_LLM_BACKEND = f"{__name__}.RECORDING"
-    globals()["RECORDING"] = Recording
+    seen = recording_model(settings)
     workflow_id = "7d4f0a8e-3c51-4b7a-9a0e-1f2b3c4d5e6f"
     chat(other_tenant.organization, workflow_id=uuid.UUID(workflow_id), workflow_name="Theirs",
          messages=[(Role.USER, "their secret")])
