@@ -6,6 +6,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Organization, Workspace
+from audit.models import Action
+from audit.trail import event, record_many
 from flowdesk.admin import (
     CountColumn,
     OrganizationScopedAdmin,
@@ -35,6 +37,8 @@ class WorkspaceInline(ScopedInlineMixin, admin.TabularInline):
     model = Workspace
     organization_path = "organization"
     fields = ["id", "name", "created_at"]
+    # The admin's time widget drops microseconds: an editable created_at changed on every save.
+    readonly_fields = ["created_at"]
     extra = 0
     show_change_link = True
 
@@ -107,6 +111,8 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
     ordering = ["-created_at", "-id"]
     autocomplete_fields = ["user", "organization", "workspace"]
     actions = ["revoke_keys"]
+    # A key made here is audited as one made by create_api_key is.
+    audit_actions = {**OrganizationScopedAdmin.audit_actions, "add": Action.API_KEY_CREATE}
 
     @admin.display(description="revoked", boolean=False, ordering="revoked_at")
     def revoked(self, obj):
@@ -142,7 +148,14 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke_keys(self, request, queryset):
-        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        active = queryset.filter(revoked_at__isnull=True)
+        keys = list(active.values_list("pk", "prefix", "organization_id", "organization__name"))
+        revoked = active.filter(pk__in=[pk for pk, *_ in keys]).update(revoked_at=timezone.now())
+        record_many([
+            event(Action.API_KEY_REVOKE, actor=request.user, object_type="API key", object_id=prefix,
+                  organization=(org_id, org_name), request=request)
+            for _, prefix, org_id, org_name in keys
+        ])
         self.message_user(request, f"Revoked {revoked} API key{'s' if revoked != 1 else ''}.", messages.SUCCESS)
 
 

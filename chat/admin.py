@@ -128,6 +128,7 @@ class ChatSessionForm(forms.ModelForm):
 
 @admin.register(ChatSession)
 class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+    audit_views = True  # who looked at this conversation: each view of its page is an audit event
     organization_path = "organization"
     form = ChatSessionForm
     list_display = [

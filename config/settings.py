@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "chat",
     "messaging",
     "webhooks",
+    "audit",
 ]
 
 MIDDLEWARE = [

@@ -340,6 +340,7 @@ class LiveFlowSessionStepInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(LiveFlowSession)
 class LiveFlowSessionAdmin(UpdatedOnChangeMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
+    audit_views = True  # who looked at this conversation: each view of its page is an audit event
     organization_path = "live_flow__organization"
     list_display = ["id", "live_flow", "status", "steps_count", "created_at", "updated_at"]
     list_select_related = ["live_flow"]  # the live flow column

@@ -103,6 +103,7 @@ class AudioClipInline(ScopedInlineMixin, admin.TabularInline):
 
 @admin.register(UserSession)
 class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScopedAdmin):
+    audit_views = True  # who looked at this conversation: each view of its page is an audit event
     list_display = [
         "session_id", "name", "user", "organization", "language", "response_mode", "dialogue_count",
         "created_at", "updated_at",

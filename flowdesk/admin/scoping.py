@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Membership
+from flowdesk.admin.auditing import AuditedAdminMixin
 from flowdesk.admin.counts import CountColumnsMixin
 from flowdesk.admin.widgets import json_formfield
 
@@ -76,8 +77,8 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
         return [(obj.pk, str(obj)) for obj in queryset[:200]]
 
 
-class OrganizationScopedAdmin(CountColumnsMixin, ScopedAdminBase, admin.ModelAdmin):
-    """The base of every Flowdesk model admin."""
+class OrganizationScopedAdmin(AuditedAdminMixin, CountColumnsMixin, ScopedAdminBase, admin.ModelAdmin):
+    """The base of every Flowdesk model admin (its adds, changes and deletes are audited)."""
 
     list_per_page = 50
 

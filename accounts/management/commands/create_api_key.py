@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+import audit
 from accounts.models import ApiKey, Workspace
+from audit.models import Action
 from flowdesk.importing.command import ImportCommand
 
 
@@ -35,5 +37,7 @@ class Command(BaseCommand):
                 elif workspace.organization_id != organization.pk:
                     raise CommandError(f"Workspace {workspace.pk} belongs to another organization.")
             key, raw = ApiKey.generate(user=user, organization=organization, workspace=workspace, name=options["name"])
+            audit.record(Action.API_KEY_CREATE, actor="create_api_key", object_type="API key", object_id=key.prefix,
+                         organization=organization, changes={"user": user.username, "name": key.name})
         self.stderr.write(self.style.SUCCESS(f"Created API key {key.prefix}… for {user.username} in {organization.pk}."))
         self.stdout.write(raw)
