@@ -184,7 +184,7 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         if organization_id is None:
             return None
         export = ChatSessionsExport(queryset, request_id=getattr(request, "request_id", ""))
-        return export_download(f"chat-sessions-{organization_id}.json", export)
+        return export_download(request, f"chat-sessions-{organization_id}.json", export, organization_id, organization_id)
 
 
 class ChatMessageForm(forms.ModelForm):

@@ -368,7 +368,11 @@ class LiveFlowSessionAdmin(UpdatedOnChangeMixin, LargeTableAdminMixin, Organizat
         live_flow_id = single_scope(self, request, queryset, "live_flow_id", "live flows")
         if live_flow_id is None:
             return None
-        return export_download(f"live-flow-{live_flow_id}-sessions.json", LiveFlowSessionsExport(queryset))
+        organization_id = LiveFlow.objects.filter(pk=live_flow_id).values_list("organization_id", flat=True).first()
+        return export_download(
+            request, f"live-flow-{live_flow_id}-sessions.json", LiveFlowSessionsExport(queryset), live_flow_id,
+            organization_id,
+        )
 
 
 @admin.register(LiveFlowSessionStep)

@@ -126,4 +126,6 @@ class MessageFlowAdmin(OrganizationScopedAdmin):
         organization_id = single_scope(self, request, queryset, "workspace__organization_id", "organizations")
         if organization_id is None:
             return None
-        return export_download(f"message-flows-{organization_id}.json", MessageFlowsExport(queryset))
+        return export_download(
+            request, f"message-flows-{organization_id}.json", MessageFlowsExport(queryset), organization_id, organization_id
+        )

@@ -152,7 +152,7 @@ class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScope
         username = single_scope(self, request, queryset, "user__username", "users")
         if username is None:
             return None
-        return export_download(f"user-sessions-{username}.json", UserSessionsExport(queryset))
+        return export_download(request, f"user-sessions-{username}.json", UserSessionsExport(queryset), username)
 
 
 @admin.register(DialogueItem)

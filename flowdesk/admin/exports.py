@@ -5,9 +5,17 @@ from django.contrib import messages
 from django.http import StreamingHttpResponse
 
 
-def export_download(filename, export):
-    """The export's JSON document as an attachment named ``filename``, streamed batch by batch."""
-    response = StreamingHttpResponse(export.chunks("json"), content_type="application/json")
+def export_download(request, filename, export, object_id, organization=None):
+    """The export's JSON document as an attachment named ``filename``, streamed batch by batch;
+    its audit event is written once the stream ends (or stops), with the records sent."""
+
+    def chunks():
+        try:
+            yield from export.chunks("json")
+        finally:
+            export.record(actor=request.user, object_id=object_id, organization=organization, request=request)
+
+    response = StreamingHttpResponse(chunks(), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

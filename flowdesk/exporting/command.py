@@ -50,9 +50,8 @@ class ExportCommand(BaseCommand):
         """The family's Export of the scope the flags name; CommandError naming a flag otherwise."""
         raise NotImplementedError
 
-    def record_export(self, count):
-        """Called once the export is complete, with the number of records written: where the
-        audit trail records the export (not yet)."""
+    #: what the audit event names: (object_id, organization), set by make_export
+    scope = (None, None)
 
     # --- shared helpers for scope flags --------------------------------------------------------
 
@@ -60,12 +59,14 @@ class ExportCommand(BaseCommand):
         organization = Organization.objects.filter(pk=options["org"]).first()
         if organization is None:
             raise CommandError(f"--org: no organization {options['org']!r}.")
+        self.scope = (organization.pk, organization)
         return organization
 
     def user(self, username):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"--user: no user {username!r}.")
+        self.scope = (user.get_username(), None)
         return user
 
     @staticmethod
@@ -107,7 +108,8 @@ class ExportCommand(BaseCommand):
                     bar.update(export.count - bar.n)
         finally:
             bar.close()
-        self.record_export(export.count)
+        object_id, organization = self.scope
+        export.record(actor=self.__module__.rsplit(".", 1)[-1], object_id=object_id, organization=organization)
         self.stderr.write(export.summary())
 
     @contextlib.contextmanager

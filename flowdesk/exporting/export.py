@@ -102,6 +102,17 @@ class Export:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield from chunks
 
+    def record(self, *, actor, object_id, organization=None, request=None):
+        """The export's audit event: who exported which scope (a live flow, a user, an
+        organization), how many records."""
+        import audit
+        from audit.models import Action
+
+        audit.record(
+            Action.EXPORT, actor=actor, object_type=self.noun[1], object_id=object_id,
+            organization=organization, request=request, changes={"records": self.count},
+        )
+
     def summary(self):
         singular, plural = self.noun
         return f"exported {self.count} {singular if self.count == 1 else plural}"

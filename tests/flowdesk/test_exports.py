@@ -401,12 +401,12 @@ def test_the_round_trip_brings_back_the_same_list(family, tmp_path, fmt):
 # --- no N+1 --------------------------------------------------------------------------------------
 
 
-# The scope's lookups, then one batch: its keys and the renderer's queries.
+# The scope's lookups, then one batch: its keys and the renderer's queries; last, the audit event.
 QUERIES = {
-    LiveFlows: 2 + 1 + 4,  # organization, live flow; keys; sessions, steps, transitions, recorded steps
-    UserSessions: 1 + 1 + 3,  # user; keys; sessions, dialogue items, audio clips
-    ChatSessions: 1 + 1 + 2,  # organization; keys; items, messages
-    MessageFlows: 2 + 1 + 1,  # organization, workspace; keys; flows (agents joined)
+    LiveFlows: 2 + 1 + 4 + 1,  # organization, live flow; keys; sessions, steps, transitions, recorded steps
+    UserSessions: 1 + 1 + 3 + 1,  # user; keys; sessions, dialogue items, audio clips
+    ChatSessions: 1 + 1 + 2 + 1,  # organization; keys; items, messages
+    MessageFlows: 2 + 1 + 1 + 1,  # organization, workspace; keys; flows (agents joined)
 }
 
 
@@ -431,7 +431,8 @@ def test_batches_are_keyset_pages_of_the_list_order(tenant, monkeypatch):
         make_user_session(tenant.user, f"t{i}", updated_at=AT + timedelta(hours=i // 3))
     with CaptureQueriesContext(connection) as queries:
         body, err = export_body(family.command, *family.flags())
-    # The user, then per batch the keys and the three of sessions_data: 3 batches, the last short.
-    assert len(queries) == 1 + 3 * 4
+    # The user, then per batch the keys and the three of sessions_data: 3 batches, the last short;
+    # then the audit event.
+    assert len(queries) == 1 + 3 * 4 + 1
     assert body == family.listed()
     assert err[-1] == "exported 8 user sessions"

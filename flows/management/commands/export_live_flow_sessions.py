@@ -28,6 +28,7 @@ class Command(ExportCommand):
             raise CommandError(f"--live-flow: {value!r} is not a UUID.") from None
         if not LiveFlow.objects.filter(pk=live_flow_id, organization=organization).exists():
             raise CommandError(f"--live-flow: no live flow {value!r} in organization {organization.pk!r}.")
+        self.scope = (str(live_flow_id), organization)
         return LiveFlowSessionsExport(
             LiveFlowSession.objects.filter(live_flow_id=live_flow_id),
             updated_after=updated_after, updated_before=updated_before,

@@ -29,4 +29,5 @@ class Command(ExportCommand):
                     f"--workspace: no workspace {options['workspace']!r} in organization {organization.pk!r}."
                 )
             flows = MessageFlow.objects.filter(workspace_id=options["workspace"])
+            self.scope = (options["workspace"], organization)
         return MessageFlowsExport(flows, updated_after=updated_after, updated_before=updated_before)
