@@ -130,6 +130,8 @@ class ChatSession(models.Model):
     # so "most recent first" means the same on PostgreSQL and SQLite (their NULLs sort apart).
     activity_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
+    # Kept by apply_retention whatever the organization's policy (not part of the vendor's shape).
+    retention_hold = models.BooleanField(default=False, db_default=False, help_text="Never deleted by retention.")
 
     objects = ChatSessionQuerySet.as_manager()
 

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "messaging",
     "webhooks",
     "audit",
+    "retention",
 ]
 
 MIDDLEWARE = [

@@ -141,6 +141,8 @@ class LiveFlowSession(TimestampedModel):
     # Raised by every change to the session or its recorded steps (flows/live.py): the event
     # stream's ids, which a reconnecting client's Last-Event-ID is compared with.
     revision = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
+    # Kept by apply_retention whatever the organization's policy (not part of the vendor's shape).
+    retention_hold = models.BooleanField(default=False, db_default=False, help_text="Never deleted by retention.")
 
     objects = LiveFlowSessionQuerySet.as_manager()
 

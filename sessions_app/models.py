@@ -107,6 +107,8 @@ class UserSession(models.Model):
     clicks = models.JSONField(null=True, blank=True)
     # A user id string or {id, username, image, email}, as given.
     user_info = models.JSONField(null=True, blank=True)
+    # Kept by apply_retention whatever the organization's policy (not part of the vendor's shape).
+    retention_hold = models.BooleanField(default=False, db_default=False, help_text="Never deleted by retention.")
 
     # Imports keep the vendor's timestamps, so neither is auto_now.
     created_at = models.DateTimeField(default=timezone.now)
