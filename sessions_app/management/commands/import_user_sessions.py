@@ -16,7 +16,10 @@ from sessions_app.importing.fastpath import validated_session
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 # Every column of a new session (a validated record gives each a value); the id is numbered by the database.
-NEW_SESSION_COLUMNS = tuple(f.attname for f in UserSession._meta.concrete_fields if not f.primary_key)
+# retention_hold is Flowdesk's own, not the vendor's: a new session takes its default.
+NEW_SESSION_COLUMNS = tuple(
+    f.attname for f in UserSession._meta.concrete_fields if not f.primary_key and f.attname != "retention_hold"
+)
 
 
 def _existing_dialogue(session):
