@@ -1,10 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from accounts import userdata
 from accounts.models import ApiKey, Membership, Organization, Workspace
 from audit.models import Action
 from audit.trail import event, record_many
@@ -15,6 +18,7 @@ from flowdesk.admin import (
     ScopedRelatedFilter,
     member_organizations,
 )
+from sessions_app.models import UserSession
 
 User = get_user_model()
 
@@ -170,6 +174,7 @@ class FlowdeskUserAdmin(OrganizationScopedAdmin, UserAdmin):
     date_hierarchy = "date_joined"
     list_filter = ["is_staff", "is_superuser", "is_active"]
     inlines = [MembershipInline]
+    actions = ["erase_users"]
 
     def organization_q(self, request):
         return Q(pk__in=Membership.objects.filter(organization__in=member_organizations(request)).values("user_id"))
@@ -179,3 +184,39 @@ class FlowdeskUserAdmin(OrganizationScopedAdmin, UserAdmin):
         if not request.user.is_superuser:
             fields += ["is_staff", "is_superuser", "groups", "user_permissions"]
         return fields
+
+    @admin.action(description="Erase selected users and all their data", permissions=["delete"])
+    def erase_users(self, request, queryset):
+        """A confirmation page of what goes, then ``accounts.userdata.erase`` per user (erase_user's)."""
+        users = list(queryset.order_by("username"))
+        if any(user.is_superuser for user in users) and not request.user.is_superuser:
+            self.message_user(request, "Only a superuser can erase a superuser.", messages.ERROR)
+            return None
+        if request.user in users:
+            self.message_user(request, "You cannot erase yourself.", messages.ERROR)
+            return None
+        if not request.user.is_superuser:
+            # An erasure deletes the user's data everywhere: only whole within the staff's organizations.
+            mine = member_organizations(request)
+            elsewhere = Membership.objects.filter(user__in=users).exclude(organization__in=mine).exists() or (
+                UserSession.objects.filter(user__in=users, organization__isnull=False).exclude(organization__in=mine).exists()
+            )
+            if elsewhere:
+                self.message_user(
+                    request, "A selected user has memberships or sessions outside your organizations: "
+                    "only a superuser can erase them.", messages.ERROR,
+                )
+                return None
+        if request.POST.get("post") != "yes":
+            counted = [(user.get_username(), userdata.holdings(user)) for user in users]
+            return TemplateResponse(request, "admin/accounts/erase_users.html", {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta, "queryset": users, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "kinds": list(counted[0][1]) if counted else [],
+                "users": [(username, list(counts.values())) for username, counts in counted],
+            })
+        for user in users:
+            username = user.get_username()
+            counts = userdata.erase(user, actor=request.user, request=request)
+            self.message_user(request, userdata.describe(username, counts), messages.SUCCESS)
+        return None

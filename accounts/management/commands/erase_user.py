@@ -1,0 +1,28 @@
+"""erase_user: delete a user's account and everything Flowdesk holds about them."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.userdata import describe, erase, holdings
+
+
+class Command(BaseCommand):
+    help = (
+        "Erase a user: their user sessions (dialogue items, audio clips), API keys (which answer 401 "
+        "from then on), memberships and account, in one transaction, recorded in the audit trail. "
+        "--dry-run prints what would go and deletes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True, help="Username.")
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be erased; delete nothing.")
+
+    def handle(self, *args, **options):
+        user = get_user_model().objects.filter(username=options["user"]).first()
+        if user is None:
+            raise CommandError(f"--user: no user {options['user']!r}.")
+        username = user.get_username()
+        if options["dry_run"]:
+            self.stdout.write(describe(username, holdings(user), dry_run=True))
+            return
+        self.stdout.write(describe(username, erase(user, actor="erase_user")))

@@ -1,0 +1,43 @@
+"""export_user_data: everything Flowdesk holds about one user, as one JSON object."""
+
+import orjson
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+import audit
+from accounts.userdata import user_data
+from audit.models import Action
+
+
+class Command(BaseCommand):
+    help = (
+        "Write one JSON object of everything Flowdesk holds about a user (a subject access request): "
+        "user (account fields), memberships, api_keys (prefix, name, dates; never a hash or a key), "
+        "user_sessions (the GET /session body) and audit_events (those about them)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True, help="Username.")
+        parser.add_argument("-o", "--output", metavar="FILE", help="Write it here; default: standard output.")
+
+    def handle(self, *args, **options):
+        user = get_user_model().objects.filter(username=options["user"]).first()
+        if user is None:
+            raise CommandError(f"--user: no user {options['user']!r}.")
+        data = user_data(user)
+        body = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+        if options["output"]:
+            try:
+                with open(options["output"], "wb") as out:
+                    out.write(body)
+            except OSError as exc:
+                raise CommandError(f"--output: cannot write {options['output']!r}: {exc.strerror}.") from None
+        else:
+            self.stdout.write(body.decode(), ending="")
+        audit.record(
+            Action.USER_EXPORT, actor="export_user_data", object_type="user", object_id=user.get_username(),
+            changes={"user_sessions": len(data["user_sessions"])},
+        )
+        self.stderr.write(f"exported user {user.get_username()}: {len(data['user_sessions'])} user sessions, "
+                          f"{len(data['memberships'])} memberships, {len(data['api_keys'])} API keys, "
+                          f"{len(data['audit_events'])} audit events")
