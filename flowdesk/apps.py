@@ -13,6 +13,7 @@ class FlowdeskConfig(AppConfig):
         from flowdesk.admin import login_lockout
         from flowdesk.api import schema  # noqa: F401 - registers the OpenAPI extension for API keys
 
+        autodiscover_modules("search")  # each family registers its searchable text (flowdesk.search.sources)
         autodiscover_modules("api.errors")  # each family registers its error body (flowdesk.api.errors.Family)
         devserver.install()
         login_lockout.connect_signals()

@@ -11,6 +11,7 @@ from accounts.models import Membership
 from flowdesk.admin.auditing import AuditedAdminMixin
 from flowdesk.admin.counts import CountColumnsMixin
 from flowdesk.admin.widgets import json_formfield
+from flowdesk.search.admin import TextSearchAdminMixin
 
 
 def member_organizations(request):
@@ -77,8 +78,9 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
         return [(obj.pk, str(obj)) for obj in queryset[:200]]
 
 
-class OrganizationScopedAdmin(AuditedAdminMixin, CountColumnsMixin, ScopedAdminBase, admin.ModelAdmin):
-    """The base of every Flowdesk model admin (its adds, changes and deletes are audited)."""
+class OrganizationScopedAdmin(TextSearchAdminMixin, AuditedAdminMixin, CountColumnsMixin, ScopedAdminBase, admin.ModelAdmin):
+    """The base of every Flowdesk model admin (its adds, changes and deletes are audited; its search box
+    also finds what was said, flowdesk/search/admin.py)."""
 
     list_per_page = 50
 
