@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -17,4 +18,6 @@ app.conf.beat_schedule = {
     "recover-live-flow-sessions": {"task": "flows.recover_live_flow_sessions", "schedule": 60.0},
     # Webhook deliveries whose task was lost (their retries are sent with a countdown).
     "deliver-due-webhooks": {"task": "webhooks.deliver_due_webhooks", "schedule": 60.0},
+    # Once a day, at a quiet hour (UTC): the sessions the organizations' retention policies no longer keep.
+    "apply-retention": {"task": "retention.apply_retention", "schedule": crontab(hour=3, minute=30)},
 }
