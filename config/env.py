@@ -55,9 +55,12 @@ def env_list(name, default):
 
 
 def env_database(name, default):
+    return _database(name, os.environ.get(name) or default)
+
+
+def _database(name, raw, sqlite=True):
     import dj_database_url
 
-    raw = os.environ.get(name) or default
     try:
         # Persistent connections with no health check: Django's check was a `SELECT 1` round trip at
         # the start of every request. A connection broken under a request (a PostgreSQL restart)
@@ -66,6 +69,8 @@ def env_database(name, default):
     except Exception as exc:  # dj-database-url raises several types for bad URLs
         raise ImproperlyConfigured(f"{name} is not a usable database URL ({exc}): {raw!r}") from None
     engine = config.get("ENGINE", "")
+    if not sqlite and engine != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must hold postgres:// URLs only; got {raw!r}")
     if engine not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
         raise ImproperlyConfigured(
             f"{name} must be a postgres:// or sqlite:// URL; got {raw!r}"
@@ -81,6 +86,32 @@ def env_database(name, default):
     elif not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} must name a database; got {raw!r}")
     return config
+
+
+def env_database_replicas(name, primary, connect_timeout):
+    """The read replicas of ``primary`` named in the comma-separated URLs of ``name``: each with the
+    primary's options, a short connect timeout (a replica that is down is skipped, and every request
+    should not wait long to find out) and, in tests, the primary's test database (a streaming
+    replica has it already: the test run must not create it there)."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return []
+    if primary["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} needs a postgres:// DATABASE_URL (replicas are PostgreSQL's); got {raw!r}")
+    urls = [item.strip() for item in raw.split(",")]
+    if any(not url for url in urls):
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list without empty items; got {raw!r}")
+    replicas = []
+    for url in urls:
+        config = _database(name, url, sqlite=False)
+        # The primary's connection options (a URL's own query options win), persistence and cursors.
+        config["OPTIONS"] = {**primary.get("OPTIONS", {}), "connect_timeout": connect_timeout, **config.get("OPTIONS", {})}
+        for setting in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"):
+            if setting in primary:
+                config[setting] = primary[setting]
+        config["TEST"] = {"MIRROR": "default"}
+        replicas.append(config)
+    return replicas
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_database, env_int, env_list, env_rate, env_str
+from config.env import env_bool, env_database, env_database_replicas, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -38,6 +38,20 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'flowdesk.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(exist_ok=True)
+
+# Streaming replicas of the primary (comma-separated postgres:// URLs): reads that may be stale go
+# there (flowdesk/db/routers.py); writes, locks and transactions stay on the primary.
+FLOWDESK_REPLICA_CONNECT_TIMEOUT = env_int("FLOWDESK_REPLICA_CONNECT_TIMEOUT", 2, minimum=1, maximum=60)
+for _index, _replica in enumerate(
+    env_database_replicas("DATABASE_REPLICA_URLS", DATABASES["default"], FLOWDESK_REPLICA_CONNECT_TIMEOUT)
+):
+    DATABASES[f"replica_{_index}"] = _replica
+FLOWDESK_DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica_")]
+DATABASE_ROUTERS = ["flowdesk.db.routers.ReplicaRouter"] if FLOWDESK_DATABASE_REPLICAS else []
+# After a key writes, its reads stay on the primary this long (read-your-writes across replica lag).
+FLOWDESK_REPLICA_STICKY_SECONDS = env_int("FLOWDESK_REPLICA_STICKY_SECONDS", 5, minimum=1, maximum=3600)
+# A replica that refused a connection (or timed out) is not tried again for this long, per process.
+FLOWDESK_REPLICA_RETRY_SECONDS = env_int("FLOWDESK_REPLICA_RETRY_SECONDS", 10, minimum=1, maximum=3600)
 
 # One switch behind a TLS-terminating proxy: secure cookies, HSTS, redirects to https.
 FLOWDESK_HTTPS = env_bool("FLOWDESK_HTTPS", False)
@@ -84,6 +98,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "flowdesk.api.middleware.RequestIdMiddleware",
+    "flowdesk.db.middleware.ReplicaMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,12 +1,13 @@
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from accounts.models import KEY_PREFIX, PREFIX_LENGTH, ApiKey, Membership, Organization, Workspace
 from flowdesk.api.tenancy import TenantRows, requested_ids
+from flowdesk.db import routers as replica_routes
 
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -165,8 +166,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The user of this API key is inactive.")
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            # On the primary by name: bookkeeping, not a write of the client's, so it does not keep
+            # the key's reads off the replicas (flowdesk.db.routers).
+            ApiKey.objects.using(DEFAULT_DB_ALIAS).filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
+        replica_routes.authenticated(key.pk)
         return key.user, key
 
     def authenticate_header(self, request):

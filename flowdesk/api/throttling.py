@@ -16,6 +16,7 @@ from rest_framework.exceptions import Throttled
 
 from config.env import Rate, parse_rate  # noqa: F401 - parse_rate is part of this module's API
 from flowdesk.api.fields import iso_z
+from flowdesk.db import routers as replica_routes
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,22 @@ def hit(bucket, rate, now=None):
 def _count(key, timeout):
     """The key's count after adding one: one round trip to Redis, a lock-free pair in local memory."""
     backend = caches["default"]
+    # Whether the key wrote recently (its reads then stay off the replicas): read in the same round trip.
+    sticky = replica_routes.pending_sticky_key()
     if isinstance(backend, RedisCache):
         # SET NX with its expiry, then INCR, in one pipeline: the first request of a window starts
         # the count and its expiry, and a request pays one round trip (add() then incr() were two).
         name = backend.make_and_validate_key(key)
         with backend._cache.get_client(name, write=True).pipeline(transaction=False) as pipe:
-            _, count = pipe.set(name, 0, ex=timeout, nx=True).incr(name).execute()
-        return count
+            pipe.set(name, 0, ex=timeout, nx=True).incr(name)
+            if sticky is not None:
+                pipe.get(backend.make_and_validate_key(sticky))
+            results = pipe.execute()
+        if sticky is not None:
+            replica_routes.sticky_known(results[2] is not None)
+        return results[1]
+    if sticky is not None:
+        replica_routes.sticky_known(cache.get(sticky) is not None)
     # add() only sets a missing key, so the first request of a window starts the count at 0.
     cache.add(key, 0, timeout=timeout)
     try:
