@@ -2,8 +2,8 @@
 
 A row matches when every word of the term is somewhere in its text, case-insensitively: Chinese
 or Japanese text without spaces is found by any phrase inside it. PostgreSQL answers from its
-GIN indexes: the tsvector (``simple`` configuration) for whole words and word starts, pg_trgm
-for a word inside the text; SQLite from FTS5's trigram tokenizer. Trigrams need three
+GIN indexes: the tsvector (``simple`` configuration) for whole words, pg_trgm for a word's start
+or a word inside the text; SQLite from FTS5's trigram tokenizer. Trigrams need three
 characters: a word of one or two is checked row by row, within what the longer words found (a
 term of short words alone reads the whole table).
 """
@@ -33,8 +33,8 @@ def words(term):
 
 
 def tsquery_text(found):
-    # Each word quoted (no operator in it is read as one) and matched as a prefix.
-    return " & ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "':*" for w in found)
+    # Each word quoted, so that no operator in it is read as one.
+    return " & ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in found)
 
 
 def like_pattern(word):
@@ -80,8 +80,9 @@ class TextMatch(_OnSourceRow):
     def as_postgresql(self, compiler, connection):
         table = self._alias(compiler, connection)
         column = connection.ops.quote_name(text_column(self.source.parts))
-        # A whole word or a word's start is in the tsvector; anything else (inside a word, CJK) only
-        # in the text: every word there, the trigram index serving those of three characters or more.
+        # Whole words from the tsvector, anything else (a word's start, inside a word, CJK) from the
+        # text's trigrams. Not a prefix tsquery: it has no statistics, and the planner, taking a rare
+        # word for a common one, walked the whole list in time order instead of the index.
         likes = " AND ".join(f"{table}.{column} ILIKE %s" for _ in self.found)
         sql = f"({table}.search_tsv @@ to_tsquery('simple'::regconfig, %s) OR ({likes}))"
         return sql, [tsquery_text(self.found), *(like_pattern(w) for w in self.found)]
