@@ -23,6 +23,7 @@ from flowdesk.admin import (
     json_array_of_strings,
     single_scope,
 )
+from retention.holds import RetentionHoldAdminMixin
 
 # How many messages a chat session's page lists (the latest, oldest first); all are in the
 # "Chat messages" list, filtered by session.
@@ -127,7 +128,7 @@ class ChatSessionForm(forms.ModelForm):
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
+class ChatSessionAdmin(RetentionHoldAdminMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
     audit_views = True  # who looked at this conversation: each view of its page is an audit event
     organization_path = "organization"
     form = ChatSessionForm
@@ -136,7 +137,7 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         "last_message_at", "short_preview",
     ]
     list_select_related = ["organization", "workflow"]  # the organization and workflow columns
-    list_filter = ["context_type", ("organization", ScopedRelatedFilter)]
+    list_filter = ["context_type", ("organization", ScopedRelatedFilter), "retention_hold"]
     search_fields = ["=session_id", "=workflow__uuid", "=conversation__conversation_id"]
     search_help_text = "A session id, a workflow id or a conversation id (exact)."
     date_hierarchy = "activity_at"
@@ -145,7 +146,7 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
     autocomplete_fields = ["organization", "workflow", "conversation"]
     summary_fields = ["message_count", "first_message_at", "last_message_at", "preview", "activity_at", "created_at"]
     inlines = [ChatMessageInline]
-    actions = ["export_sessions"]
+    actions = ["export_sessions", "hold_from_retention", "release_retention_hold"]
 
     def get_queryset(self, request):
         # A workflow chat is named by its workflow's id (autocompletes show the name). The changelist
@@ -157,7 +158,7 @@ class ChatSessionAdmin(LargeTableAdminMixin, OrganizationScopedAdmin):
         return truncatechars(obj.preview or "", 60)
 
     def get_fields(self, request, obj=None):
-        return ["organization", "context_type", "session_id", "workflow", "conversation", *self.summary_fields]
+        return ["organization", "context_type", "session_id", "workflow", "conversation", *self.summary_fields, "retention_hold"]
 
     def get_readonly_fields(self, request, obj=None):
         # Kept exact from the stored messages; moving a chat to another organization is not a thing.

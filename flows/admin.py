@@ -31,6 +31,7 @@ from flows.models import (
     Step,
     StepTransition,
 )
+from retention.holds import RetentionHoldAdminMixin
 
 # How many of a session's recorded steps its page lists (the oldest first); all are in the
 # "Live flow session steps" list, filtered by session.
@@ -339,22 +340,25 @@ class LiveFlowSessionStepInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(LiveFlowSession)
-class LiveFlowSessionAdmin(UpdatedOnChangeMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
+class LiveFlowSessionAdmin(RetentionHoldAdminMixin, UpdatedOnChangeMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
     audit_views = True  # who looked at this conversation: each view of its page is an audit event
     organization_path = "live_flow__organization"
     list_display = ["id", "live_flow", "status", "steps_count", "created_at", "updated_at"]
     list_select_related = ["live_flow"]  # the live flow column
-    list_filter = ["status", ("live_flow", ScopedRelatedFilter)]
+    list_filter = ["status", ("live_flow", ScopedRelatedFilter), "retention_hold"]
     search_fields = ["=id"]
     search_help_text = "A session id (exact)."
     date_hierarchy = "created_at"
     # Served by the created_at index (ties by id sorted incrementally); the API's order too.
     ordering = ["-created_at", "-id"]
-    fields = ["id", "live_flow", "flow_version", "status", "inputs", "error", "current_step", "created_at", "updated_at"]
+    fields = [
+        "id", "live_flow", "flow_version", "status", "inputs", "error", "current_step", "created_at", "updated_at",
+        "retention_hold",
+    ]
     readonly_fields = ["id", "live_flow", "flow_version", "current_step", "created_at", "updated_at"]
     json_validators = {"inputs": [json_object]}
     inlines = [LiveFlowSessionStepInline]
-    actions = ["export_sessions"]
+    actions = ["export_sessions", "hold_from_retention", "release_retention_hold"]
 
     steps_count = CountColumn(LiveFlowSessionStep, "session", "steps")
 

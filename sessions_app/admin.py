@@ -17,6 +17,7 @@ from flowdesk.admin import (
     member_organizations,
     single_scope,
 )
+from retention.holds import RetentionHoldAdminMixin
 from sessions_app import services
 from sessions_app.api.serializers import (
     DialogueContentField,
@@ -102,14 +103,16 @@ class AudioClipInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScopedAdmin):
+class UserSessionAdmin(RetentionHoldAdminMixin, UserSessionScope, LargeTableAdminMixin, OrganizationScopedAdmin):
     audit_views = True  # who looked at this conversation: each view of its page is an audit event
     list_display = [
         "session_id", "name", "user", "organization", "language", "response_mode", "dialogue_count",
         "created_at", "updated_at",
     ]
     list_select_related = ["user", "organization"]  # the user and organization columns
-    list_filter = ["response_mode", "is_vm_running", "tutorial_is_tutorial", ("organization", ScopedRelatedFilter)]
+    list_filter = [
+        "response_mode", "is_vm_running", "tutorial_is_tutorial", ("organization", ScopedRelatedFilter), "retention_hold",
+    ]
     search_fields = ["=session_id", "=uuid", "=user__username"]
     search_help_text = "A sessionId, a uuid or a username (exact)."
     date_hierarchy = "updated_at"
@@ -129,10 +132,10 @@ class UserSessionAdmin(UserSessionScope, LargeTableAdminMixin, OrganizationScope
             "stats_total_user_messages", "stats_total_code_executions",
         ]}),
         ("Media and user", {"fields": ["audios_null", "user_audio", "screenshot", "clicks", "user_info"]}),
-        ("Record", {"fields": ["created_at", "updated_at"]}),
+        ("Record", {"fields": ["created_at", "updated_at", "retention_hold"]}),
     ]
     inlines = [DialogueItemInline, AudioClipInline]
-    actions = ["export_sessions"]
+    actions = ["export_sessions", "hold_from_retention", "release_retention_hold"]
     dialogue_count = CountColumn(DialogueItem, "session", "dialogue items")
 
     def save_model(self, request, obj, form, change):

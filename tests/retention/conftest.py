@@ -20,7 +20,7 @@ from tests.flows.factories import make_live_flow, make_session
 from tests.sessions_app.conftest import make_session as make_user_session
 
 FAMILY_APPS = ["flows", "sessions_app", "chat"]
-NOW = timezone.now()
+NOW = timezone.now().replace(microsecond=0)  # as the admin's time widgets send it back
 OLD = NOW - timedelta(days=90)  # past a 30-day policy
 RECENT = NOW - timedelta(days=2)
 
