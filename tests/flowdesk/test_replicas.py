@@ -182,8 +182,8 @@ class Replica:
         if missing:
             found = ", ".join(sorted(glob.glob("/usr/lib/postgresql/*/bin"))) or "none"
             return f"needs PostgreSQL {self.major}'s {', '.join(missing)} in {self.bin} (found: {found})"
-        if self.shown["wal_level"] == "minimal" or int(self.shown["max_wal_senders"]) < 1:
-            return ("the test server needs wal_level=replica and max_wal_senders >= 1 (a PostgreSQL restart); "
+        if self.shown["wal_level"] == "minimal" or int(self.shown["max_wal_senders"]) < 2:
+            return ("the test server needs wal_level=replica and max_wal_senders >= 2 (scripts/pg-replication); "
                     f"it has wal_level={self.shown['wal_level']}, max_wal_senders={self.shown['max_wal_senders']}")
         if os.geteuid() == 0 and shutil.which("runuser") is None:
             return "running as root without runuser to start postgres as the postgres user"
@@ -207,7 +207,7 @@ class Replica:
             self.remove()
             hint = ""
             if "pg_hba.conf" in backup.stderr:
-                hint = " (allow it: `host replication all 127.0.0.1/32 trust` in pg_hba.conf, then reload)"
+                hint = " (scripts/pg-replication allows it: `host replication all 127.0.0.1/32 trust`)"
             return f"pg_basebackup failed{hint}: {backup.stderr.strip()}"
         self.port = _free_port()
         # The standby must allow at least as much as its primary, or it will not start.
