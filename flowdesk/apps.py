@@ -14,6 +14,7 @@ class FlowdeskConfig(AppConfig):
         from flowdesk.api import schema  # noqa: F401 - registers the OpenAPI extension for API keys
 
         autodiscover_modules("search")  # each family registers its searchable text (flowdesk.search.sources)
+        autodiscover_modules("insights")  # each family registers its charts (flowdesk.admin.insights)
         autodiscover_modules("api.errors")  # each family registers its error body (flowdesk.api.errors.Family)
         devserver.install()
         login_lockout.connect_signals()
