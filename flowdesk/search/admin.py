@@ -46,7 +46,7 @@ class TextSearchAdminMixin:
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
         if self.text_source() is not None:
-            said = "Or words said in it: every word, anywhere in the text."
+            said = "Or what was said in it: every word, anywhere in the text (a word of one or two letters as a word's start)."
             changelist.search_help_text = f"{changelist.search_help_text or ''} {said}".strip()
         return changelist
 

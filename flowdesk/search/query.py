@@ -1,11 +1,10 @@
 """What a search term means, as SQL over the index of flowdesk/search/ddl.py.
 
-A row matches when every word of the term is somewhere in its text, case-insensitively: Chinese
-or Japanese text without spaces is found by any phrase inside it. PostgreSQL answers from its
-GIN indexes: the tsvector (``simple`` configuration) for whole words, pg_trgm for a word's start
-or a word inside the text; SQLite from FTS5's trigram tokenizer. Trigrams need three
-characters: a word of one or two is checked row by row, within what the longer words found (a
-term of short words alone reads the whole table).
+A row matches when every word of the term is in its text, case-insensitively: a word of three
+characters or more anywhere inside it (PostgreSQL: pg_trgm's GIN index; SQLite: FTS5's trigram
+tokenizer), so Chinese or Japanese text without spaces is found by any phrase inside it. A
+shorter word, which trigrams cannot narrow down, as a word or a word's start on PostgreSQL (the
+``simple`` tsvector's GIN index; in CJK, anywhere, row by row), anywhere on SQLite (row by row).
 """
 
 from django.core.exceptions import ValidationError
@@ -33,8 +32,13 @@ def words(term):
 
 
 def tsquery_text(found):
-    # Each word quoted, so that no operator in it is read as one.
-    return " & ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in found)
+    # Each word quoted (no operator in it is read as one) and matched as a word's start.
+    return " & ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "':*" for w in found)
+
+
+def _word_start(word):
+    """PostgreSQL looks for ``word`` as a word's start (too short for trigrams, a word of its own)."""
+    return len(word) < TRIGRAM_MIN and word.isascii() and any(c.isalnum() for c in word)
 
 
 def like_pattern(word):
@@ -80,12 +84,21 @@ class TextMatch(_OnSourceRow):
     def as_postgresql(self, compiler, connection):
         table = self._alias(compiler, connection)
         column = connection.ops.quote_name(text_column(self.source.parts))
-        # Whole words from the tsvector, anything else (a word's start, inside a word, CJK) from the
-        # text's trigrams. Not a prefix tsquery: it has no statistics, and the planner, taking a rare
-        # word for a common one, walked the whole list in time order instead of the index.
-        likes = " AND ".join(f"{table}.{column} ILIKE %s" for _ in self.found)
-        sql = f"({table}.search_tsv @@ to_tsquery('simple'::regconfig, %s) OR ({likes}))"
-        return sql, [tsquery_text(self.found), *(like_pattern(w) for w in self.found)]
+        # Each word inside the text from the trigram index. No tsvector beside it for those: its
+        # estimates (a rare word taken for one row in a thousand) made the planner walk the whole
+        # list in time order instead of the index (1.5 s for a rare word at a million rows).
+        conditions, params = [], []
+        short = [w for w in self.found if _word_start(w)]
+        for word in self.found:
+            if word not in short:
+                conditions.append(f"{table}.{column} ILIKE %s")
+                params.append(like_pattern(word))
+        # A shorter word, too short for trigrams, as a word's start from the tsvector (CJK text
+        # has no word starts and punctuation is no word: those are looked for inside the text).
+        if short:
+            conditions.append(f"{table}.search_tsv @@ to_tsquery('simple'::regconfig, %s)")
+            params.append(tsquery_text(short))
+        return "(" + " AND ".join(conditions) + ")", params
 
     def as_sqlite(self, compiler, connection):
         doc, fts = sqlite_names(self.source.name)

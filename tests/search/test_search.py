@@ -91,6 +91,16 @@ def test_a_staff_member_never_finds_another_organizations_text(model, staff_clie
     assert {hit["organization"] for hit in hits} == {mine.tenant.organization}
 
 
+def test_a_word_too_short_for_trigrams_is_found_as_a_word_s_start(admin_client_, mine, theirs):
+    ours = say(mine, "alpha")[ChatSession]  # "My alphainvoice is wrong"
+    others = say(theirs, "omega")[ChatSession]
+    assert listed(admin_client_, ChatSession, "alphainvoice WR") == [ours.pk]
+    assert listed(admin_client_, ChatSession, "alphainvoice is") == [ours.pk]
+    assert listed(admin_client_, ChatSession, "alphainvoice qz") == []
+    # Short words alone: each chat once.
+    assert sorted(listed(admin_client_, ChatSession, "my is")) == sorted([ours.pk, others.pk])
+
+
 def test_ids_still_find_their_conversation(admin_client_, mine, theirs):
     chat_session = mine.objects[ChatSession]
     assert listed(admin_client_, ChatSession, chat_session.session_id) == [chat_session.pk]
