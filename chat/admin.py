@@ -11,6 +11,7 @@ from chat.api.serializers import (
     SESSION_ID_MESSAGE,
     SESSION_ID_PATTERN,
 )
+from chat.conversation import ConversationAdminMixin
 from chat.exporting import ChatSessionsExport
 from chat.models import ChatMessage, ChatSession, ContextType, Conversation, Workflow
 from flowdesk.admin import (
@@ -128,7 +129,7 @@ class ChatSessionForm(forms.ModelForm):
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(RetentionHoldAdminMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
+class ChatSessionAdmin(ConversationAdminMixin, RetentionHoldAdminMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
     audit_views = True  # who looked at this conversation: each view of its page is an audit event
     organization_path = "organization"
     form = ChatSessionForm
@@ -162,7 +163,8 @@ class ChatSessionAdmin(RetentionHoldAdminMixin, LargeTableAdminMixin, Organizati
 
     def get_readonly_fields(self, request, obj=None):
         # Kept exact from the stored messages; moving a chat to another organization is not a thing.
-        return [*self.summary_fields, "organization"] if obj else self.summary_fields
+        readonly = [*super().get_readonly_fields(request, obj), *self.summary_fields]  # super: the conversation pane
+        return [*readonly, "organization"] if obj else readonly
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

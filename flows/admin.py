@@ -31,6 +31,7 @@ from flows.models import (
     Step,
     StepTransition,
 )
+from flows.timeline import TimelineAdminMixin
 from retention.holds import RetentionHoldAdminMixin
 
 # How many of a session's recorded steps its page lists (the oldest first); all are in the
@@ -340,7 +341,7 @@ class LiveFlowSessionStepInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(LiveFlowSession)
-class LiveFlowSessionAdmin(RetentionHoldAdminMixin, UpdatedOnChangeMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
+class LiveFlowSessionAdmin(TimelineAdminMixin, RetentionHoldAdminMixin, UpdatedOnChangeMixin, LargeTableAdminMixin, OrganizationScopedAdmin):
     audit_views = True  # who looked at this conversation: each view of its page is an audit event
     organization_path = "live_flow__organization"
     list_display = ["id", "live_flow", "status", "steps_count", "created_at", "updated_at"]

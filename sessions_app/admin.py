@@ -27,6 +27,7 @@ from sessions_app.api.serializers import (
 )
 from sessions_app.exporting import UserSessionsExport
 from sessions_app.models import AudioClip, DialogueItem, UserSession
+from sessions_app.transcript import TranscriptAdminMixin
 
 # How many dialogue items a session's page lists (the latest, in order); all are in the
 # "Dialogue items" list, filtered by session.
@@ -103,7 +104,7 @@ class AudioClipInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(RetentionHoldAdminMixin, UserSessionScope, LargeTableAdminMixin, OrganizationScopedAdmin):
+class UserSessionAdmin(TranscriptAdminMixin, RetentionHoldAdminMixin, UserSessionScope, LargeTableAdminMixin, OrganizationScopedAdmin):
     audit_views = True  # who looked at this conversation: each view of its page is an audit event
     list_display = [
         "session_id", "name", "user", "organization", "language", "response_mode", "dialogue_count",
