@@ -27,7 +27,8 @@ def draw_messages(figures, days):
     return {
         "empty": not sum(messages),
         "svg": charts.stacked_bars(days, {"messages": messages}, "Chat messages per day")
-        + charts.stacked_bars(days, {"tokens": tokens}, "Tokens per day"),
+        + charts.stacked_bars(days, {"tokens": tokens}, "Tokens per day", first_color=2),
+        "legend": charts.legend(["messages (above)"]) + charts.legend(["tokens (below)"], first_color=2),
         "summary": f"{sum(messages):,} messages, {sum(tokens):,} tokens",
     }
 

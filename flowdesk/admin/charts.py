@@ -44,7 +44,7 @@ def _day_labels(days, x_of, step_width):
     ]
 
 
-def stacked_bars(days, series, label, fmt=_number):
+def stacked_bars(days, series, label, fmt=_number, first_color=0):
     """Bars per day, one stacked segment per series (``series``: name -> one value per day)."""
     totals = [sum(values[i] for values in series.values()) for i in range(len(days))]
     maximum = max(totals, default=0) or 1
@@ -60,7 +60,7 @@ def stacked_bars(days, series, label, fmt=_number):
             y -= h
             body.append(
                 f'<rect class="bar" x="{LEFT + i * step + 1:.1f}" y="{y:.1f}" width="{max(step - 2, 1):.1f}" '
-                f'height="{h:.1f}" fill="{PALETTE[n % len(PALETTE)]}" data-series="{escape(name)}" '
+                f'height="{h:.1f}" fill="{PALETTE[(first_color + n) % len(PALETTE)]}" data-series="{escape(name)}" '
                 f'data-value="{values[i]}"><title>{escape(day.isoformat())} {escape(name)}: {escape(fmt(values[i]))}'
                 "</title></rect>"
             )
@@ -121,8 +121,8 @@ def horizontal_bars(rows, label, fmt=_number):
     return _svg(height, body, label)
 
 
-def legend(names):
+def legend(names, first_color=0):
     return mark_safe("".join(
-        f'<span class="fd-legend"><i style="background:{PALETTE[n % len(PALETTE)]}"></i>{escape(name)}</span>'
+        f'<span class="fd-legend"><i style="background:{PALETTE[(first_color + n) % len(PALETTE)]}"></i>{escape(name)}</span>'
         for n, name in enumerate(names)
     ))

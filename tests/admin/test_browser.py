@@ -92,3 +92,59 @@ def test_staff_browse_a_flow_version_and_a_session(browser, live_server, mine):
     print(f"screenshot: {shot}")
     assert page["recorded"] == 2
     assert json.loads(page["inputs"]) == {"q": "hi"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_search_read_conversations_and_see_insights(browser, live_server, mine):
+    from chat.models import ChatSession
+    from sessions_app.models import UserSession
+
+    get_user_model().objects.create_superuser("root", "root@example.com", "a-long-pass-phrase")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    browser.go(f"{live_server.url}{reverse('admin:login')}?next=/admin/")
+    browser.js(
+        "document.querySelector('#id_username').value = 'root';"
+        "document.querySelector('#id_password').value = 'a-long-pass-phrase';"
+    )
+    browser.submit("#login-form")
+    shots = []
+
+    def visit(url, name, script):
+        browser.go(live_server.url + url)
+        found = browser.js(script)
+        shots.append(browser.screenshot(OUTPUT / f"{name}.png"))
+        return found
+
+    hits = visit("/admin/search/?q=loops", "search",
+                 "[...document.querySelectorAll('tr.hit')].map(tr => [tr.className, tr.querySelector('.snippet').innerHTML])")
+    assert [cls for cls, _ in hits] == ["hit hit-dialogue"]
+    assert "<mark>" in hits[0][1].lower() and "loops" in hits[0][1].lower()
+
+    user_session = mine.objects[UserSession]
+    transcript = visit(
+        reverse("admin:sessions_app_usersession_change", args=[user_session.pk]), "transcript",
+        "(() => { const pane = document.querySelector('.fd-transcript');"
+        " return {text: pane.innerText, audio: pane.querySelectorAll('audio').length}; })()",
+    )
+    assert "How do loops work?" in transcript["text"] and "Like this." in transcript["text"]
+
+    chat_session = mine.objects[ChatSession]
+    conversation = visit(reverse("admin:chat_chatsession_change", args=[chat_session.pk]), "conversation",
+                         "document.querySelector('.fd-conversation').innerText")
+    assert "Hello from org_u13TesTDumMyEe5P" in conversation
+
+    session = mine.objects[LiveFlowSession]
+    timeline = visit(
+        reverse("admin:flows_liveflowsession_change", args=[session.pk]), "timeline",
+        "(() => ({visited: document.querySelectorAll('.fd-timeline svg g.step.visited').length,"
+        " taken: document.querySelectorAll('.fd-timeline svg g.transition.taken').length}))()",
+    )
+    assert timeline == {"visited": 2, "taken": 1}
+
+    insights = visit(
+        f"{reverse('flowdesk-insights')}?org={mine.tenant.organization.pk}&from=2024-04-25&to=2024-05-05", "insights",
+        "(() => ({charts: document.querySelectorAll('svg.fd-chart').length,"
+        " bars: document.querySelectorAll('#insight-live-flow-sessions rect.bar').length}))()",
+    )
+    assert insights == {"charts": 6, "bars": 1}
+    print("\nscreenshots:", *shots, sep="\n  ")
