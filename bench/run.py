@@ -49,6 +49,8 @@ def parse_args(argv):
     parser.add_argument("--memory-small", type=int, default=10_000, help="sessions of the smaller live flow served")
     parser.add_argument("--memory-large", type=int, default=100_000, help="sessions of the larger live flow served")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and 2 runs: checks the benchmark works")
+    parser.add_argument("--retention", action="store_true",
+                        help="instead, the retention measurement (bench/retention.py; its own flags, see its --help)")
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_SCALE") == "quick",
                         help="small data and 1 s served runs, generate and served only unless --sections (or "
                              "BENCH_SCALE=quick): a few minutes, to check the served benchmark")
@@ -138,7 +140,12 @@ def _pg_version():
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if "--retention" in argv:  # the optional retention measurement, alone (bench/retention.py)
+        from bench import retention
+
+        return retention.main([arg for arg in argv if arg != "--retention"])
+    args = parse_args(argv)
     recreate_database(args.server, args.database)
     os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

@@ -256,3 +256,31 @@ def test_the_progress_goes_to_stderr(ours):
     out, err = run("apply_retention", "--batch-size", "2")
     assert out.count("\n") == 1
     assert "live flow sessions" in err
+
+
+@pytest.mark.parametrize("name", ["live", "user", "chat"])
+def test_a_session_used_or_held_after_it_was_found_stays(ours, monkeypatch, name):
+    """Between finding a batch and deleting it, one session gets a new message (activity) and one a
+    hold: the batch's transaction locks its rows and checks them again, so both stay."""
+    from django.utils import timezone
+
+    from retention import apply
+
+    model = MODELS[name]
+    policy(ours, *ALL)
+    real = apply.expired_batches
+    touched = []
+
+    def meanwhile(family, partition, cutoff, batch_size):
+        for found in real(family, partition, cutoff, batch_size):
+            if family.model is model and not touched:
+                used, held = found[0], found[-1]
+                model.objects.filter(pk=used).update(**{family.activity: timezone.now()})
+                model.objects.filter(pk=held).update(retention_hold=True)
+                touched.extend([used, held])
+            yield found
+
+    monkeypatch.setattr(apply, "expired_batches", meanwhile)
+    run("apply_retention", "--batch-size", "3", "--no-progress")
+    assert len(set(touched)) == 2
+    assert stored(model, getattr(ours, name)["old"]) == set(touched)
