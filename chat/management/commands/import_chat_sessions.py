@@ -1,6 +1,7 @@
 from django.db.models import Q
 from django.utils import timezone
 
+from chat import services
 from chat.api.serializers import MESSAGE_COLUMNS
 from chat.importing.fastpath import well_formed_chat_session
 from chat.importing.serializers import ImportChatSessionSerializer
@@ -183,14 +184,21 @@ class Command(ImportCommand):
                 messages[message["id"]] = {"session_id": pk, "conversation_id": conversation_of[pk], **values}
                 origin[message["id"]] = (position, f"messages.{index}.id")
         changed_sessions = set()
-        for pk in set().union(*sync_rows(
+        new_messages, updated_messages = sync_rows(
             ChatMessage, messages, MESSAGE_FIELDS,
             check=lambda obj, values: (
                 "this message belongs to another chat session" if obj.session_id != values["session_id"] else None
             ),
             origin=origin,
-        )):
+        )
+        for pk in new_messages | updated_messages:
             changed_sessions.add(messages[pk]["session_id"])
+        # A chat that was already here: its listeners and webhooks hear of the messages the file added
+        # (a new chat's history is not news; nobody listens to it yet).
+        existing = {pk for key, pk in sessions.items() if key not in created}
+        for pk in sorted(new_messages, key=lambda pk: (str(messages[pk]["created_at"]), pk)):
+            if messages[pk]["session_id"] in existing:
+                services.published(pk, organization.pk)
         stale = ChatMessage.objects.filter(session_id__in=with_messages).exclude(id__in=list(messages))
         stale_sessions = set(stale.values_list("session_id", flat=True))
         if stale_sessions:
