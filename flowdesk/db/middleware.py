@@ -20,14 +20,12 @@ class ReplicaMiddleware:
         route, token = routers.begin(safe)
         try:
             response = self.get_response(request)
-            if (
-                response.status_code == 503
-                and route.replica not in (None, routers.PRIMARY)
-                and routers.broken(route.replica)
-            ):
-                # The replica went away under this (safe) request: it is skipped from now on and the
-                # request is answered again from the primary, so the client sees no error.
-                routers.mark_down(route.replica)
+            if response.status_code == 503 and routers.failed_on_replica(route):
+                # The replica failed under this read-only request (it went away, or cancelled the
+                # query replaying a conflicting change): answered again from the primary, so the
+                # client sees no error. A replica that went away is skipped from now on.
+                if routers.broken(route.replica):
+                    routers.mark_down(route.replica)
                 response.close()
                 routers.end(token)
                 route, token = routers.begin(False)

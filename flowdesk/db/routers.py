@@ -142,6 +142,14 @@ def broken(alias):
     return connection.errors_occurred and (raw is None or raw.closed or getattr(raw, "broken", False))
 
 
+def failed_on_replica(route):
+    """Whether the request's database error came from its replica, with nothing written: asking the
+    primary instead is then safe and answers it."""
+    if route.replica in (None, PRIMARY) or route.wrote:
+        return False
+    return connections[route.replica].errors_occurred
+
+
 def _replica_for(route):
     if route.replica is None:
         aliases = settings.FLOWDESK_DATABASE_REPLICAS

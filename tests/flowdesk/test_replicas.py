@@ -1,19 +1,15 @@
 """Reads on PostgreSQL's streaming replicas (DATABASE_REPLICA_URLS, flowdesk/db/routers.py).
 
 The PostgreSQL tests make a real streaming replica of the test server on this machine
-(`pg_basebackup -R -X stream` into a temporary folder, a second `postgres` on a free port) and
-register it as `replica_0`, pointed at the primary's test database: the replica has it by streaming.
+(flowdesk/db/standby.py: `pg_basebackup -R -X stream` into a temporary folder, a second `postgres`
+on a free port) and register it as `replica_0`, pointed at the primary's test database: the replica has it by streaming.
 Pausing the replica's replay (`pg_wal_replay_pause()`) then makes it visibly stale, so a list that
 lacks a row just written on the primary was read from the replica.
 """
 
-import glob
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +23,7 @@ from accounts.models import ApiKey, Organization
 from config.env import env_database_replicas
 from flowdesk.db import routers
 from flowdesk.db.middleware import ReplicaMiddleware
+from flowdesk.db.standby import Standby
 from messaging.models import MessageFlow
 from tests.messaging.conftest import NEW_FLOW, make_flow, workspace_client
 
@@ -150,129 +147,13 @@ def test_migrations_run_on_the_primary_only():
 # --- a real streaming replica ---
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Replica:
-    """A hot standby of the test server, streaming from it, in a temporary folder."""
-
-    def __init__(self, primary):
-        import psycopg
-
-        self.psycopg = psycopg
-        self.primary = primary
-        self.primary_conninfo = {"host": primary["HOST"] or "127.0.0.1", "port": int(primary["PORT"] or 5432),
-                                 "user": primary["USER"] or "postgres", "dbname": primary["NAME"]}
-        with psycopg.connect(**self.primary_conninfo, autocommit=True) as conn:
-            self.shown = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (
-                "server_version_num", "wal_level", "max_wal_senders", "max_connections", "max_worker_processes",
-                "max_prepared_transactions", "max_locks_per_transaction")}
-        self.major = int(self.shown["server_version_num"]) // 10000
-        self.bin = Path(f"/usr/lib/postgresql/{self.major}/bin")
-        self.port = None
-        self.folder = None
-
-    def why_not(self):
-        if self.primary_conninfo["host"] not in ("127.0.0.1", "localhost", "::1"):
-            return f"the test server is not on this machine ({self.primary_conninfo['host']})"
-        missing = [tool for tool in ("pg_basebackup", "pg_ctl", "postgres") if not (self.bin / tool).exists()]
-        if missing:
-            found = ", ".join(sorted(glob.glob("/usr/lib/postgresql/*/bin"))) or "none"
-            return f"needs PostgreSQL {self.major}'s {', '.join(missing)} in {self.bin} (found: {found})"
-        if self.shown["wal_level"] == "minimal" or int(self.shown["max_wal_senders"]) < 2:
-            return ("the test server needs wal_level=replica and max_wal_senders >= 2 (scripts/pg-replication); "
-                    f"it has wal_level={self.shown['wal_level']}, max_wal_senders={self.shown['max_wal_senders']}")
-        if os.geteuid() == 0 and shutil.which("runuser") is None:
-            return "running as root without runuser to start postgres as the postgres user"
-        return None
-
-    def _as_server_user(self, *command):
-        # postgres refuses to run as root: as root, the cluster belongs to the postgres user.
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        return subprocess.run([*prefix, *map(str, command)], capture_output=True, text=True, timeout=300)
-
-    def start(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="flowdesk-replica-"))
-        if os.geteuid() == 0:
-            shutil.chown(self.folder, "postgres", "postgres")
-        data = self.folder / "data"
-        backup = self._as_server_user(
-            self.bin / "pg_basebackup", "-h", self.primary_conninfo["host"], "-p", self.primary_conninfo["port"],
-            "-U", self.primary_conninfo["user"], "-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync",
-        )
-        if backup.returncode != 0:
-            self.remove()
-            hint = ""
-            if "pg_hba.conf" in backup.stderr:
-                hint = " (scripts/pg-replication allows it: `host replication all 127.0.0.1/32 trust`)"
-            return f"pg_basebackup failed{hint}: {backup.stderr.strip()}"
-        self.port = _free_port()
-        # The standby must allow at least as much as its primary, or it will not start.
-        limits = "\n".join(f"{name} = {self.shown[name]}" for name in (
-            "max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions",
-            "max_locks_per_transaction"))
-        (data / "postgresql.conf").write_text(
-            f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.folder}'\n"
-            f"hot_standby = on\nmax_standby_streaming_delay = 5s\nfsync = off\n{limits}\n"
-        )
-        (data / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
-        if os.geteuid() == 0:
-            for name in ("postgresql.conf", "pg_hba.conf"):
-                shutil.chown(data / name, "postgres", "postgres")
-        started = self._as_server_user(self.bin / "pg_ctl", "-D", data, "-l", self.folder / "log", "-w", "-t", "120",
-                                       "start")
-        if started.returncode != 0:
-            log = (self.folder / "log").read_text() if (self.folder / "log").exists() else ""
-            self.remove()
-            return f"the replica did not start: {started.stderr.strip()} {log[-2000:]}"
-        self.admin = self.psycopg.connect(host="127.0.0.1", port=self.port, user=self.primary_conninfo["user"],
-                                          dbname=self.primary["NAME"], autocommit=True, connect_timeout=10)
-        self.wait_caught_up()
-        return None
-
-    def running(self):
-        return self.folder is not None and (self.folder / "data" / "postmaster.pid").exists()
-
-    def stop(self):
-        if self.running():
-            self._as_server_user(self.bin / "pg_ctl", "-D", self.folder / "data", "-m", "fast", "-w", "stop")
-
-    def remove(self):
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def query(self, sql):
-        return self.admin.execute(sql).fetchall()
-
-    def wait_caught_up(self, timeout=60):
-        """Until the replica has replayed everything the primary wrote so far."""
-        with self.psycopg.connect(**self.primary_conninfo, autocommit=True) as conn:
-            (lsn,) = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
-        deadline = time.monotonic() + timeout
-        while not self.admin.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]).fetchone()[0]:
-            assert time.monotonic() < deadline, "the replica did not catch up"
-            time.sleep(0.05)
-
-    def pause(self):
-        self.wait_caught_up()
-        self.admin.execute("SELECT pg_wal_replay_pause()")
-        while self.admin.execute("SELECT pg_get_wal_replay_pause_state()").fetchone()[0] != "paused":
-            time.sleep(0.02)
-
-    def resume(self):
-        self.admin.execute("SELECT pg_wal_replay_resume()")
-
-
 @pytest.fixture(scope="module")
 def replica(django_db_setup, django_db_blocker):
     """replica_0: a streaming replica of the test server, registered with the router."""
     if connections["default"].vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     primary = connections["default"].settings_dict  # NAME is the test database by now
-    server = Replica(primary)
+    server = Standby(primary)
     reason = server.why_not() or server.start()
     if reason:
         pytest.skip(f"no streaming replica on this machine: {reason}")
@@ -309,7 +190,9 @@ def replica_test(function):
 
 @pytest.fixture
 def live(replica, clean_routes):
-    """The replica, replaying, with the whole test's writes caught up at the end."""
+    """The replica, running and replaying, with the whole test's writes caught up at the end."""
+    if not replica.running():
+        replica.start_again()  # a test stopped it
     yield replica
     if replica.running():
         replica.resume()
@@ -395,17 +278,17 @@ def test_writes_locks_and_transactions_use_the_primary(live, tenant):
         routers.end(token)
 
 
-@replica_test
-def test_the_sticky_check_rides_on_the_throttles_redis_round_trip(live, tenant, api, settings, monkeypatch):
+@pytest.fixture
+def redis_commands(settings, monkeypatch):
+    """The cache in a Redis database of this module's own (db 9), emptied; the packed commands sent
+    to Redis (one a round trip: a pipeline is sent as one)."""
     import redis
     import redis.connection
 
-    from config.settings import REDIS_URL
+    from tests.served import REDIS_URL, redis_up
 
-    url = (REDIS_URL or "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/15"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.RedisError:
+    url = REDIS_URL.rsplit("/", 1)[0] + "/9"
+    if not redis_up(url):
         pytest.skip("Redis is not running")
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
     from django.core.cache import cache
@@ -415,25 +298,43 @@ def test_the_sticky_check_rides_on_the_throttles_redis_round_trip(live, tenant, 
     send = redis.connection.AbstractConnection.send_packed_command
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
                         lambda self, command, *a, **k: (sent.append(command), send(self, command, *a, **k))[1])
-    try:
-        make_flow(tenant.workspace, 1)
-        live.pause()
+    yield SimpleNamespace(sent=sent, redis=redis.Redis.from_url(url))
+    cache.clear()
 
-        def round_trips(request):
-            before = len(sent)
-            response = request()
-            return response, len(sent) - before
 
-        listed, trips = round_trips(lambda: api.get(LIST))
-        assert (names(listed), trips) == (["Flow 1"], 1)  # SET NX, INCR and the sticky GET, pipelined
-        posted, trips = round_trips(lambda: api.post(LIST, NEW_FLOW, format="json"))
-        assert (posted.status_code, trips) == (201, 2)  # the throttle's, then the sticky marker
-        listed, trips = round_trips(lambda: api.get(LIST))
-        assert (names(listed), trips) == (["Flow 1", NEW_FLOW["name"]], 1)
-        # In Redis, so every web process (and machine) sees the marker.
-        assert 0 < redis.Redis.from_url(url).ttl(cache.make_key(routers.sticky_key(tenant.key.pk))) <= 5
-    finally:
-        cache.clear()
+def _round_trips(sent, request):
+    """(the response, the packed commands it sent to Redis, one bytes each)."""
+    before = len(sent)
+    response = request()
+    return response, [b"".join(command) if isinstance(command, list) else command for command in sent[before:]]
+
+
+def test_without_replicas_a_throttled_read_sends_redis_nothing_more(tenant, redis_commands):
+    # No DATABASE_REPLICA_URLS (the test settings): the throttle's pipeline is SET NX and INCR only.
+    client = workspace_client(tenant.raw_key, tenant.workspace.pk)
+    listed, trips = _round_trips(redis_commands.sent, lambda: client.get(LIST))
+    assert listed.status_code == 200
+    assert len(trips) == 1
+    assert b"db-sticky" not in trips[0] and b"GET" not in trips[0], trips[0]
+    posted, trips = _round_trips(redis_commands.sent, lambda: client.post(LIST, NEW_FLOW, format="json"))
+    assert (posted.status_code, len(trips)) == (201, 1)  # no sticky marker written
+
+
+@replica_test
+def test_the_sticky_check_rides_on_the_throttles_redis_round_trip(live, tenant, api, redis_commands):
+    from django.core.cache import cache
+
+    make_flow(tenant.workspace, 1)
+    live.pause()
+    listed, trips = _round_trips(redis_commands.sent, lambda: api.get(LIST))
+    assert (names(listed), len(trips)) == (["Flow 1"], 1)  # SET NX, INCR and the sticky GET, pipelined
+    assert b"db-sticky" in trips[0]
+    posted, trips = _round_trips(redis_commands.sent, lambda: api.post(LIST, NEW_FLOW, format="json"))
+    assert (posted.status_code, len(trips)) == (201, 2)  # the throttle's, then the sticky marker
+    listed, trips = _round_trips(redis_commands.sent, lambda: api.get(LIST))
+    assert (names(listed), len(trips)) == (["Flow 1", NEW_FLOW["name"]], 1)
+    # In Redis, so every web process (and machine) sees the marker.
+    assert 0 < redis_commands.redis.ttl(cache.make_key(routers.sticky_key(tenant.key.pk))) <= 5
 
 
 @replica_test
@@ -471,3 +372,80 @@ def test_a_stopped_replica_costs_no_error(live, tenant, api, monkeypatch):
     routers._down_until[ALIAS] = time.monotonic() - 1
     assert names(api.get(LIST)) == ["Flow 1", "Flow 2"]
     assert routers.is_down(ALIAS)
+
+
+@pytest.fixture
+def servers(monkeypatch):
+    """The port of the server each statement psycopg sends goes to, in order."""
+    import psycopg
+
+    sent = []
+    execute = psycopg.Cursor.execute
+
+    def counted(self, query, *args, **kwargs):
+        sent.append(self.connection.info.port)
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    return sent
+
+
+@replica_test
+def test_a_served_list_makes_one_round_trip_on_the_primary_and_one_on_the_replica(live, tenant, servers):
+    from tests.flowdesk.test_round_trips import served_get
+
+    make_flow(tenant.workspace, 1)
+    primary = int(connections["default"].settings_dict["PORT"] or 5432)
+    headers = {"HTTP_API_KEY": tenant.raw_key, "HTTP_X_WORKSPACE_ID": tenant.workspace.pk}
+    assert served_get(LIST, headers)[0] == 200  # the connections are open from here on
+    for _ in range(2):
+        before = len(servers)
+        status, _ = served_get(LIST, headers)
+        assert status == 200
+        # The key (on the primary: a revoked key stops at once), then the page from the replica.
+        assert servers[before:] == [primary, live.port]
+
+
+@replica_test
+def test_a_revoked_key_is_refused_at_once_though_the_replica_lags(live, tenant, api):
+    make_flow(tenant.workspace, 1)
+    assert names(api.get(LIST)) == ["Flow 1"]
+    live.pause()
+    tenant.key.revoke()
+    assert api.get(LIST).status_code == 401
+
+
+@replica_test
+def test_a_query_the_replica_cancels_is_answered_from_the_primary(live, tenant, api):
+    make_flow(tenant.workspace, 1)
+    live.pause()
+    make_flow(tenant.workspace, 2)
+    assert names(api.get(LIST)) == ["Flow 1"]
+
+    def cancelled(execute, sql, params, many, context):
+        # As a standby cancels a query that conflicts with what it replays: a real server error
+        # (57014), on a connection that stays usable.
+        return execute("SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(5)", None, many, context)
+
+    with connections[ALIAS].execute_wrapper(cancelled):
+        assert names(api.get(LIST)) == ["Flow 1", "Flow 2"]  # from the primary: no 503
+    assert not routers.is_down(ALIAS)  # a cancelled query does not take the replica out
+    assert names(api.get(LIST)) == ["Flow 1"]
+
+
+@replica_test
+def test_a_replica_started_again_is_read_from_after_the_retry_time(live, tenant, api, settings):
+    settings.FLOWDESK_REPLICA_RETRY_SECONDS = 600  # starting it again must not outlast the retry time
+    make_flow(tenant.workspace, 1)
+    live.pause()
+    make_flow(tenant.workspace, 2)
+    assert names(api.get(LIST)) == ["Flow 1"]
+    live.stop()
+    assert names(api.get(LIST)) == ["Flow 1", "Flow 2"]
+    assert routers.is_down(ALIAS)
+    live.start_again()  # it replays again, and catches up
+    live.pause()
+    make_flow(tenant.workspace, 3)
+    assert names(api.get(LIST)) == ["Flow 1", "Flow 2", "Flow 3"]  # still skipped for the retry time
+    routers._down_until[ALIAS] = time.monotonic() - 1
+    assert names(api.get(LIST)) == ["Flow 1", "Flow 2"]  # from the replica again
