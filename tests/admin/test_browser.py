@@ -29,13 +29,10 @@ def browser():
     browser.close()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_staff_browse_a_flow_version_and_a_session(browser, live_server, mine):
+def log_in_as_root(browser, live_server):
+    """A superuser, logged in through the real login form."""
     get_user_model().objects.create_superuser("root", "root@example.com", "a-long-pass-phrase")
-    version, _ = branching_version(mine.tenant.organization)
-    session = mine.objects[LiveFlowSession]
     OUTPUT.mkdir(parents=True, exist_ok=True)
-
     browser.go(f"{live_server.url}{reverse('admin:login')}?next=/admin/")
     browser.js(
         "document.querySelector('#id_username').value = 'root';"
@@ -43,6 +40,13 @@ def test_staff_browse_a_flow_version_and_a_session(browser, live_server, mine):
     )
     browser.submit("#login-form")
     assert browser.js("location.pathname") == "/admin/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_browse_a_flow_version_and_a_session(browser, live_server, mine):
+    version, _ = branching_version(mine.tenant.organization)
+    session = mine.objects[LiveFlowSession]
+    log_in_as_root(browser, live_server)
     assert "Site administration" in browser.js("document.body.innerText")
 
     browser.go(live_server.url + reverse("admin:flows_flowversion_change", args=[version.pk]))
@@ -99,14 +103,7 @@ def test_staff_search_read_conversations_and_see_insights(browser, live_server, 
     from chat.models import ChatSession
     from sessions_app.models import UserSession
 
-    get_user_model().objects.create_superuser("root", "root@example.com", "a-long-pass-phrase")
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    browser.go(f"{live_server.url}{reverse('admin:login')}?next=/admin/")
-    browser.js(
-        "document.querySelector('#id_username').value = 'root';"
-        "document.querySelector('#id_password').value = 'a-long-pass-phrase';"
-    )
-    browser.submit("#login-form")
+    log_in_as_root(browser, live_server)
     shots = []
 
     def visit(url, name, script):
