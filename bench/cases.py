@@ -513,3 +513,30 @@ def section_live_memory(args, state, report):
     report.add()
     report.add(f"Peak ratio: {ratio:.2f}x ({'met' if ratio <= 1.5 else 'missed'}, target 1.5x).")
 
+
+
+def section_exports(args, state, report):
+    """Peak memory of an export command at the small and the large organization (issue #17)."""
+    small, large = args.chat_small, args.chat_sessions
+    report.section(f"7. Exports: memory of export_chat_sessions at {small:,} against {large:,} chat sessions")
+    report.add(f"Peak resident memory (VmHWM) of `manage.py export_chat_sessions --org O -o FILE` for the "
+               f"organization of {small:,} chat sessions against the one of {large:,} ({args.chat_messages} "
+               "messages each, in the history shape), and its time (target: memory flat, at most 1.5x).")
+    report.add()
+    tmp = Path(tempfile.mkdtemp(prefix="flowdesk-bench-export-"))
+    rows, peaks = [], {}
+    for org, count in ((CHAT_SMALL_ORG, small), (ORG, large)):
+        path = tmp / f"{org}.json"
+        start = time.perf_counter()
+        peaks[count] = peak_memory_kib(["export_chat_sessions", "--org", org, "--no-progress", "-o", str(path)])
+        seconds = time.perf_counter() - start
+        size = path.stat().st_size
+        path.unlink()
+        rows.append((f"{count:,}", f"{size / 2**20:,.0f} MiB", f"{seconds:.1f} s", f"{count / seconds:,.0f}/s",
+                     f"{peaks[count] / 1024:.0f} MiB"))
+        print(f"  {rows[-1]}", file=sys.stderr)
+    tmp.rmdir()
+    report.table(["chat sessions", "file", "time", "records", "peak"], rows)
+    ratio = peaks[large] / peaks[small]
+    report.add()
+    report.add(f"Peak ratio: {ratio:.2f}x ({'met' if ratio <= 1.5 else 'missed'}, target 1.5x).")

@@ -1,8 +1,10 @@
 """Timing helpers: several runs, median and spread, ratios measured side by side."""
 
+import re
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -53,3 +55,16 @@ def interleaved(fn_a, fn_b, runs=7, warmup=2):
         result_b = fn_b()
         b.append(time.perf_counter() - start)
     return Timing(a), Timing(b), result_a, result_b
+
+
+def replace_section(path, heading, text):
+    """Write ``text`` as the section under ``heading`` of RESULTS.md: in place of the one a previous
+    run wrote, else at the end (the standalone benchmarks each own one section)."""
+    path = Path(path)
+    current = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(heading) + r".*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(current):
+        current = pattern.sub(lambda _: text + "\n", current, count=1)
+    else:
+        current = current.rstrip("\n") + "\n\n" + text
+    path.write_text(current)

@@ -8,6 +8,7 @@ affects both sides alike.
 import argparse
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SECTIONS = ["generate", "lists", "scale", "imports", "served", "live_memory"]
+SECTIONS = ["generate", "lists", "scale", "imports", "served", "live_memory", "exports"]
 
 
 def parse_args(argv):
@@ -120,7 +121,17 @@ class Report:
         # What was found and changed, written by hand: kept with the figures it explains.
         findings = ROOT / "bench" / "FINDINGS.md"
         tail = ["", findings.read_text().rstrip()] if findings.exists() and not self.args.smoke else []
-        Path(path).write_text("\n".join(head + self.lines + tail) + "\n")
+        Path(path).write_text("\n".join(head + self.lines + standalone_sections(path) + tail) + "\n")
+
+
+# The standalone benchmarks (bench/search.py, bench/insights.py, ...) each own a section headed
+# "## ... (issue #N, bench/NAME.py)": a run of this one keeps them as they were written.
+STANDALONE = re.compile(r"^## [^\n]*\(issue #\d+, bench/\w+\.py\)$.*?(?=^## |\Z)", re.S | re.M)
+
+
+def standalone_sections(path):
+    current = Path(path).read_text() if Path(path).exists() else ""
+    return ["", *(match.group(0).rstrip() for match in STANDALONE.finditer(current))] if STANDALONE.search(current) else []
 
 
 def _memory():
