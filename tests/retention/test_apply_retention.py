@@ -284,3 +284,25 @@ def test_a_session_used_or_held_after_it_was_found_stays(ours, monkeypatch, name
     run("apply_retention", "--batch-size", "3", "--no-progress")
     assert len(set(touched)) == 2
     assert stored(model, getattr(ours, name)["old"]) == set(touched)
+
+
+def test_the_walk_finds_each_session_once(ours, monkeypatch):
+    """A dry run deletes nothing, so its pages move on by the keyset alone: batch size 1 gives one
+    page per expired session (a walk that started again would find the first one for ever)."""
+    from retention import apply
+
+    policy(ours, *ALL)
+    real = apply.expired_batches
+    found = []
+
+    def counted(*args):
+        for page in real(*args):
+            found.extend(page)
+            assert len(found) <= 15, "the walk is finding sessions again"
+            yield page
+
+    monkeypatch.setattr(apply, "expired_batches", counted)
+    out, _ = run("apply_retention", "--dry-run", "--batch-size", "1", "--no-progress")
+    assert out == "would delete 5 live flow sessions, 5 user sessions, 5 chat sessions\n"
+    assert sorted(map(str, found)) == sorted(
+        str(s.pk) for s in ours.live["old"] + ours.user["old"] + ours.chat["old"])
