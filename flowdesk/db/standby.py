@@ -66,10 +66,16 @@ class Standby:
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         data = self.folder / "data"
-        backup = self._as_server_user(
-            self.bin / "pg_basebackup", "-h", self.primary_conninfo["host"], "-p", self.primary_conninfo["port"],
-            "-U", self.primary_conninfo["user"], "-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync",
-        )
+        for _ in range(3):
+            backup = self._as_server_user(
+                self.bin / "pg_basebackup", "-h", self.primary_conninfo["host"], "-p", self.primary_conninfo["port"],
+                "-U", self.primary_conninfo["user"], "-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync",
+            )
+            # A busy server's checkpoint may end the copy's WAL stream ("terminating connection due
+            # to administrator command"): it removes what it copied, and another try usually works.
+            if backup.returncode == 0 or "pg_hba.conf" in backup.stderr:
+                break
+            shutil.rmtree(data, ignore_errors=True)
         if backup.returncode != 0:
             self.remove()
             hint = ""

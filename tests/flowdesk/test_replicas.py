@@ -244,7 +244,8 @@ def test_a_keys_own_write_is_read_back_from_the_primary_for_the_sticky_window(li
 
 
 @replica_test
-def test_a_failed_write_keeps_nothing_sticky(live, tenant, api):
+def test_a_failed_write_keeps_nothing_sticky(live, tenant, api, settings):
+    settings.FLOWDESK_REPLICA_STICKY_SECONDS = 600  # a marker, had it been set, outlasts the test
     make_flow(tenant.workspace, 1)
     live.pause()
     make_flow(tenant.workspace, 2)
