@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 DOOMED_ORG = "org_benchRetention001"
 LIST_ORG = "org_benchRetentList01"
-SECTION = "## Retention: a delete beside a served list"
+# "(issue #N, bench/NAME.py)": the main run (bench/run.py) keeps the section as this wrote it.
+SECTION = "## Retention: a delete beside a served list (issue #17, bench/retention.py)"
 FULL_SIZE = 1_000_000
 
 
@@ -213,16 +214,9 @@ def section_lines(args, result):
 
 def write_section(path, lines):
     """Put the section in RESULTS.md in place of the previous one (or at the end)."""
-    path = Path(path)
-    text = path.read_text() if path.exists() else "# Flowdesk benchmark results\n"
-    body = "\n".join(lines) + "\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("" if end < 0 else text[end:])
-    path.write_text(text)
+    from bench.measure import replace_section
+
+    replace_section(path, SECTION, "\n".join(lines) + "\n")
 
 
 def main(argv=None):
