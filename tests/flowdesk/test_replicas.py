@@ -450,3 +450,14 @@ def test_a_replica_started_again_is_read_from_after_the_retry_time(live, tenant,
     assert names(api.get(LIST)) == ["Flow 1", "Flow 2", "Flow 3"]  # still skipped for the retry time
     routers._down_until[ALIAS] = time.monotonic() - 1
     assert names(api.get(LIST)) == ["Flow 1", "Flow 2"]  # from the replica again
+
+
+def test_the_replica_benchmark_writes_its_subsection_of_the_served_section(tmp_path):
+    from bench.replica import HEADING, write_into_results
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\n## 5. Served: lists\n\n| a |\n\n## 6. Memory\n\nflat\n")
+    write_into_results(results, f"{HEADING}\n\nfirst\n")
+    assert results.read_text() == f"# Results\n\n## 5. Served: lists\n\n| a |\n\n{HEADING}\n\nfirst\n\n## 6. Memory\n\nflat\n"
+    write_into_results(results, f"{HEADING}\n\nsecond\n")  # the next run replaces it
+    assert results.read_text() == f"# Results\n\n## 5. Served: lists\n\n| a |\n\n{HEADING}\n\nsecond\n\n## 6. Memory\n\nflat\n"
