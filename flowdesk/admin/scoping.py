@@ -3,6 +3,7 @@ lists, change pages, autocompletes, inlines, foreign-key choices and actions. Ea
 its path to the organization."""
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
@@ -62,7 +63,13 @@ class ScopedAdminBase:
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, models.JSONField):
             return json_formfield(db_field, self.json_validators.get(db_field.name, ()), **kwargs)
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if isinstance(db_field, models.DateTimeField) and isinstance(formfield.widget, AdminSplitDateTime):
+            # The time box shows microseconds: without them every save of a page moved its
+            # timestamps (an inline message's created_at, and the chat's activity with it).
+            formfield.widget.supports_microseconds = True
+            formfield.widget.widgets[1].format = "%H:%M:%S.%f"
+        return formfield
 
     # Per JSON field: validators beyond "is JSON", e.g. {"inputs": [json_object]}.
     json_validators = {}

@@ -12,6 +12,7 @@ import audit
 from accounts.models import ApiKey, Organization, Workspace
 from audit.models import Action, AppendOnlyError, AuditEvent
 from chat.models import ChatSession
+from flowdesk.api.fields import iso_z
 from flows.models import LiveFlowSession
 from sessions_app.models import UserSession
 from tests.admin.helpers import admin_url, page_form_data
@@ -223,7 +224,7 @@ def test_audit_log_prints_json_lines_oldest_first_by_organization_and_time(mine,
     lines = log()
     assert [line["object_id"] for line in lines] == ["1", "2", "fdk_x"]
     assert lines[0] == {
-        "at": first.at.isoformat().replace("+00:00", "Z"), "actor": "a", "action": "export", "object_type": "t",
+        "at": iso_z(first.at), "actor": "a", "action": "export", "object_type": "t",
         "object_id": "1", "organization": "org_u13TesTDumMyEe5P", "organization_name": "org_u13TesTDumMyEe5P",
         "request_id": "", "changes": None,
     }
