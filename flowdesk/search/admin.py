@@ -17,17 +17,28 @@ def text_condition(source, found, model):
     return Exists(rows.order_by().values("pk"))
 
 
-def _exact_q(model, paths, term):
-    """``path = term`` for each ``=path`` whose field takes the term (a uuid field skips "invoice")."""
-    q = Q()
+def _exact_lookups(model, paths, term):
+    """``{path: term}`` for each ``=path`` whose field takes the term (a uuid field skips "invoice")."""
+    lookups = []
     for path in paths:
         try:
             field = get_fields_from_path(model, path)[-1]
             value = field.target_field.to_python(term) if field.is_relation else field.to_python(term)
         except (FieldDoesNotExist, ValidationError, ValueError, TypeError):
             continue
-        q |= Q(**{path: value})
-    return q or None
+        lookups.append({path: value})
+    return lookups
+
+
+def exact_pks(queryset, paths, term):
+    """The pks whose ``=path`` equals the term, in one query: a UNION of one lookup per path, each
+    served by its own index (ORed in one WHERE across a join, PostgreSQL read the whole table:
+    40-70 ms at 200,000 sessions)."""
+    parts = [queryset.order_by().filter(**lookup).values_list("pk", flat=True)
+             for lookup in _exact_lookups(queryset.model, paths, term)]
+    if not parts:
+        return []
+    return list(parts[0].union(*parts[1:], all=True).order_by()) if len(parts) > 1 else list(parts[0])
 
 
 class TextSearchAdminMixin:
@@ -63,9 +74,9 @@ class TextSearchAdminMixin:
         fields = [str(f) for f in self.get_search_fields(request)]
         exact = [f[1:] for f in fields if f.startswith("=")]
         if exact and len(found) == 1:
-            by_id = _exact_q(queryset.model, exact, term)
-            if by_id is not None and queryset.filter(by_id).exists():
-                return queryset.filter(by_id), False
+            pks = exact_pks(queryset, exact, term)
+            if pks:
+                return queryset.filter(pk__in=pks), False
         condition = Q(text_condition(source, found, queryset.model))
         for name in (f for f in fields if not f.startswith(("=", "@"))):
             lookup = f"{name[1:]}__istartswith" if name.startswith("^") else f"{name}__icontains"
