@@ -1,6 +1,7 @@
 """Served lists with a streaming replica beside the primary (#16 item 3).
 
-`python -m bench.replica [--quick] [bench.run's size and --served-* flags]`: fills a database of its
+`python -m bench.replica [--quick] [bench.run's size and --served-* flags]` (or `scripts/bench
+--replica ...`): fills a database of its
 own (bench.run's data; --quick: its quick sizes), makes a hot standby of the server on this machine
 (flowdesk/db/standby.py: pg_basebackup, a second postgres on a free port), then serves the four lists
 from two Flowdesk servers (`gunicorn -c config/gunicorn.py`, 2 workers each, DEBUG off): one on the

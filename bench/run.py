@@ -156,6 +156,10 @@ def main(argv=None):
         from bench import retention
 
         return retention.main([arg for arg in argv if arg != "--retention"])
+    if "--replica" in argv:  # the served lists with a streaming replica beside the primary (bench/replica.py)
+        from bench import replica
+
+        return replica.main([arg for arg in argv if arg != "--replica"])
     args = parse_args(argv)
     recreate_database(args.server, args.database)
     os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
