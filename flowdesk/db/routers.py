@@ -11,7 +11,8 @@ route). Migrations run on the primary only; replicas get them by streaming.
 A key reads from the same replica while it is up (chosen by the key), so its lists do not step back
 in time between two replicas of different lag. A replica that refuses the connection or times out
 (a short connect_timeout) is skipped for FLOWDESK_REPLICA_RETRY_SECONDS: the read goes to the next
-replica, or to the primary.
+replica, or to the primary. A read a replica fails under a request that wrote nothing (it went
+away, or cancelled the query) is answered again from the primary (flowdesk/db/middleware.py).
 """
 
 import contextvars
