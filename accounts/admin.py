@@ -217,6 +217,10 @@ class FlowdeskUserAdmin(OrganizationScopedAdmin, UserAdmin):
             })
         for user in users:
             username = user.get_username()
-            counts = userdata.erase(user, actor=request.user, request=request)
+            try:
+                counts = userdata.erase(user, actor=request.user, request=request)
+            except userdata.Held as held:
+                self.message_user(request, str(held), messages.ERROR)
+                continue
             self.message_user(request, userdata.describe(username, counts), messages.SUCCESS)
         return None

@@ -10,6 +10,8 @@ from django.db.models import Q
 import audit
 from accounts.models import ApiKey, Membership
 from audit.models import Action, AuditEvent
+from chat.api.serializers import message_data
+from chat.models import ChatMessage
 from flowdesk.api.fields import iso_z
 from sessions_app.exporting import UserSessionsExport
 from sessions_app.models import AudioClip, DialogueItem, UserSession
@@ -68,13 +70,21 @@ def events_about(user):
     ).order_by("at", "id")
 
 
+def chat_messages_of(user):
+    """The workflow-chat messages the user sent with their keys (the API stores their id as sender)."""
+    return ChatMessage.objects.filter(sender_user_id=str(user.pk))
+
+
 def user_data(user):
     export = UserSessionsExport(UserSession.objects.filter(user=user))
+    # session, its workflow, conversation: what message_data reads
+    messages = chat_messages_of(user).select_related("session__workflow", "conversation").order_by("created_at", "id")
     return {
         "user": account(user),
         "memberships": memberships(user),
         "api_keys": api_keys(user),
         "user_sessions": [record for batch in export.batches() for record in batch],
+        "chat_messages": [message_data(message) for message in messages],
         "audit_events": [event.as_line() for event in events_about(user)],
     }
 
@@ -85,26 +95,68 @@ def holdings(user):
         "user sessions": UserSession.objects.filter(user=user).count(),
         "dialogue items": DialogueItem.objects.filter(session__user=user).count(),
         "audio clips": AudioClip.objects.filter(session__user=user).count(),
+        "chat messages": chat_messages_of(user).count(),
         "API keys": ApiKey.objects.filter(user=user).count(),
         "memberships": Membership.objects.filter(user=user).count(),
     }
 
 
-def describe(username, counts, dry_run=False):
-    parts = ", ".join(f"{n} {what}" for what, n in counts.items())
-    return f"{'would erase' if dry_run else 'erased'} user {username}: {parts}"
+def holds(user):
+    """What stops an erasure: the user's sessions under a retention hold, their own or their
+    organization's (the hold stops every deletion). Readable reasons, none when it may go ahead."""
+    from chat.models import ChatSession
+    from retention.models import RetentionPolicy
+
+    held_orgs = RetentionPolicy.objects.filter(hold=True).values("organization_id")
+    reasons = [
+        f"user session {session_id} is held" for session_id in
+        UserSession.objects.filter(user=user, retention_hold=True).values_list("session_id", flat=True)[:5]
+    ]
+    reasons += [
+        f"organization {org} is on hold" for org in sorted(set(
+            list(UserSession.objects.filter(user=user, organization__in=held_orgs).values_list("organization_id", flat=True))
+            + list(chat_messages_of(user).filter(session__organization__in=held_orgs).values_list(
+                "session__organization_id", flat=True))
+        ))
+    ]
+    reasons += [
+        f"chat session {session_id or pk} is held" for pk, session_id in ChatSession.objects.filter(
+            retention_hold=True, messages__sender_user_id=str(user.pk)
+        ).distinct().values_list("pk", "session_id")[:5]
+    ]
+    return reasons
+
+
+SINGULAR = {"user sessions": "user session", "dialogue items": "dialogue item", "audio clips": "audio clip",
+            "chat messages": "chat message", "API keys": "API key", "memberships": "membership",
+            "audit events": "audit event"}
+
+
+def describe(username, counts, verb="erased"):
+    """``erased user U: 2 user sessions, 1 API key, ...`` (the commands' and the admin's summary)."""
+    parts = ", ".join(f"{n} {SINGULAR.get(what, what) if n == 1 else what}" for what, n in counts.items())
+    return f"{verb} user {username}: {parts}"
+
+
+class Held(Exception):
+    """The erasure would delete what a retention hold keeps."""
 
 
 def erase(user, *, actor, request=None):
-    """Delete the user's sessions (dialogue, audio), keys, memberships and account, in one
-    transaction with its audit event; returns what was removed, by kind."""
+    """Delete the user's sessions (dialogue, audio), chat messages, keys, memberships and account,
+    in one transaction with its audit event; returns what was removed, by kind. ``Held`` when a
+    retention hold keeps some of it (nothing is deleted)."""
     username = user.get_username()
     with transaction.atomic():
+        reasons = holds(user)
+        if reasons:
+            raise Held(f"user {username} is not erased: " + "; ".join(reasons) + ". Release the hold first.")
         counts = holdings(user)
         organizations = list(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
         # Children first, then the account: the cascade would find the same rows one by one.
         AudioClip.objects.filter(session__user=user).delete()
         DialogueItem.objects.filter(session__user=user).delete()
+        chat_messages_of(user).delete()  # the chats' summaries are recounted in the same transaction
         UserSession.objects.filter(user=user).delete()
         ApiKey.objects.filter(user=user).delete()
         Membership.objects.filter(user=user).delete()

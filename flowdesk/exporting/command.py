@@ -97,7 +97,7 @@ class ExportCommand(BaseCommand):
             desc=f"exporting {export.noun[1]}",
             unit=" records",
             file=err,
-            disable=options["no_progress"],
+            disable=options["no_progress"] or None,  # None: off when stderr is not a terminal
             mininterval=0.5,
             leave=False,
         )

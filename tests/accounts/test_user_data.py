@@ -12,8 +12,10 @@ from django.core.management import CommandError, call_command
 import audit
 from accounts.models import ApiKey, Membership
 from audit.models import Action, AuditEvent
+from chat.models import ChatMessage, ChatSession
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 from tests.admin.helpers import admin_url, messages_of
+from tests.chat.factories import HISTORY_URL, MESSAGES_URL
 from tests.sessions_app.conftest import make_session
 
 pytestmark = pytest.mark.django_db
@@ -32,16 +34,25 @@ def rows_by_table():
     return {model._meta.db_table: model._base_manager.count() for model in apps.get_models()}
 
 
+def said(tenant, content, session_id):
+    """A workflow-chat message the tenant's user sent with their key, and the chat's answer."""
+    response = tenant.client.post(MESSAGES_URL, {"sessionId": session_id, "content": content, "role": "user"}, format="json")
+    assert response.status_code in (200, 201), response.content
+    tenant.client.post(MESSAGES_URL, {"sessionId": session_id, "content": "Noted.", "role": "assistant"}, format="json")
+
+
 @pytest.fixture
 def alice(tenant):
     make_session(tenant.user, "alice001", dialogue=3, audios=2, organization=tenant.organization)
     make_session(tenant.user, "alice002", dialogue=1, audios=0)
+    said(tenant, "my phone is 555-0100", "session_1700000000000_alice1")
     return tenant
 
 
 @pytest.fixture
 def mallory(other_tenant):
     make_session(other_tenant.user, "mall0001", dialogue=2, audios=1, organization=other_tenant.organization)
+    said(other_tenant, "mallory's own words", "session_1700000000000_mallo1")
     return other_tenant
 
 
@@ -55,14 +66,15 @@ def test_export_user_data_is_everything_held_about_the_user(alice, mallory, tmp_
     audit.record(Action.ADMIN_VIEW, actor="sam", object_type="user session", object_id="mall0001")  # not hers
     out, err = run("export_user_data", "--user", "alice")
     data = json.loads(out)
-    assert list(data) == ["user", "memberships", "api_keys", "user_sessions", "audit_events"]
+    assert list(data) == ["user", "memberships", "api_keys", "user_sessions", "chat_messages", "audit_events"]
     assert data["user"] | {"date_joined": None} == {
         "id": alice.user.pk, "username": "alice", "email": "", "first_name": "", "last_name": "",
         "is_active": True, "is_staff": False, "is_superuser": False, "date_joined": None, "last_login": None,
     }
     assert [(m["organization"], m["role"]) for m in data["memberships"]] == [(alice.organization.pk, "member")]
     (handed,) = data["api_keys"]
-    assert handed | {"created_at": None} == {
+    assert handed["last_used_at"] is not None  # she used it to chat
+    assert handed | {"created_at": None, "last_used_at": None} == {
         "prefix": key.prefix, "name": "tests", "organization": alice.organization.pk, "workspace": None,
         "created_at": None, "last_used_at": None, "revoked_at": None,
     }
@@ -73,7 +85,10 @@ def test_export_user_data_is_everything_held_about_the_user(alice, mallory, tmp_
     assert [(e["action"], e["object_id"]) for e in data["audit_events"]] == [
         ("api_key.create", key.prefix), ("admin.view", "alice001"),
     ]
-    assert err[-1] == "exported user alice: 2 user sessions, 1 memberships, 1 API keys, 2 audit events"
+    # The chat messages she sent (not the answers, not mallory's), as the chat's history lists them.
+    history = alice.client.get(HISTORY_URL, {"sessionId": "session_1700000000000_alice1"}).json()["data"]
+    assert data["chat_messages"] == [m for m in history if m["content"] == "my phone is 555-0100"]
+    assert err[-1] == "exported user alice: 2 user sessions, 1 chat message, 1 membership, 1 API key, 2 audit events"
     # The handover itself is recorded; -o FILE writes the same object.
     assert AuditEvent.objects.filter(action=Action.USER_EXPORT, object_id="alice").count() == 1
     path = tmp_path / "alice.json"
@@ -104,20 +119,27 @@ def test_erase_user_removes_all_of_the_users_data_and_nothing_else(alice, mallor
     before = rows_by_table()
     out, _ = run("erase_user", "--user", "alice", "--dry-run")
     assert out.strip() == (
-        "would erase user alice: 2 user sessions, 4 dialogue items, 2 audio clips, 1 API keys, 1 memberships"
+        "would erase user alice: 2 user sessions, 4 dialogue items, 2 audio clips, 1 chat message, 1 API key, "
+        "1 membership"
     )
     assert rows_by_table() == before
     assert alice.client.get("/session").status_code == 200
 
     out, _ = run("erase_user", "--user", "alice")
-    assert out.strip() == "erased user alice: 2 user sessions, 4 dialogue items, 2 audio clips, 1 API keys, 1 memberships"
+    assert out.strip() == (
+        "erased user alice: 2 user sessions, 4 dialogue items, 2 audio clips, 1 chat message, 1 API key, 1 membership"
+    )
     after = rows_by_table()
     gone = {table: before[table] - after[table] for table in before if before[table] != after[table]}
     assert gone == {
         User._meta.db_table: 1, UserSession._meta.db_table: 2, DialogueItem._meta.db_table: 4,
         AudioClip._meta.db_table: 2, ApiKey._meta.db_table: 1, Membership._meta.db_table: 1,
-        AuditEvent._meta.db_table: -1,  # the erasure's own event
+        ChatMessage._meta.db_table: 1, AuditEvent._meta.db_table: -1,  # the erasure's own event
     }
+    # Her words are gone from the chat, whose summary is recounted; the chat's answer stays.
+    chat_session = ChatSession.objects.get(session_id="session_1700000000000_alice1")
+    assert list(chat_session.messages.values_list("content", flat=True)) == ["Noted."]
+    assert chat_session.message_count == 1
     # Her key is refused; mallory's data and key are untouched.
     assert alice.client.get("/session").status_code == 401
     assert [s["sessionId"] for s in mallory.client.get("/session").json()] == ["mall0001"]
@@ -126,9 +148,31 @@ def test_erase_user_removes_all_of_the_users_data_and_nothing_else(alice, mallor
         "erase_user", "user", "alice", alice.organization.pk
     )
     assert event.changes == {
-        "user sessions": 2, "dialogue items": 4, "audio clips": 2, "API keys": 1, "memberships": 1,
-        "organizations": [alice.organization.pk],
+        "user sessions": 2, "dialogue items": 4, "audio clips": 2, "chat messages": 1, "API keys": 1,
+        "memberships": 1, "organizations": [alice.organization.pk],
     }
+
+
+@pytest.mark.parametrize("hold", ["user session", "chat session", "organization"])
+def test_a_retention_hold_stops_the_erasure(alice, hold):
+    from retention.models import RetentionPolicy
+
+    if hold == "user session":
+        UserSession.objects.filter(session_id="alice001").update(retention_hold=True)
+        says = "user session alice001 is held"
+    elif hold == "chat session":
+        ChatSession.objects.filter(session_id="session_1700000000000_alice1").update(retention_hold=True)
+        says = "chat session session_1700000000000_alice1 is held"
+    else:
+        RetentionPolicy.objects.create(organization=alice.organization, hold=True)
+        says = f"organization {alice.organization.pk} is on hold"
+    before = rows_by_table()
+    _, err = run("erase_user", "--user", "alice", "--dry-run")
+    assert f"held: {says}" in err
+    with pytest.raises(CommandError) as error:
+        run("erase_user", "--user", "alice")
+    assert says in str(error.value) and "Release the hold first" in str(error.value)
+    assert rows_by_table() == before
 
 
 def test_an_erasure_is_all_or_nothing(alice, monkeypatch):
@@ -162,7 +206,8 @@ def test_the_admin_erases_after_a_confirmation_page(admin_client_, mine):
     assert User.objects.filter(pk=user.pk).exists()
     response = erase_action(admin_client_, [user], confirm=True)
     assert messages_of(response) == [
-        f"erased user {user.username}: 1 user sessions, 2 dialogue items, 1 audio clips, 1 API keys, 1 memberships"
+        f"erased user {user.username}: 1 user session, 2 dialogue items, 1 audio clip, 0 chat messages, 1 API key, "
+        "1 membership"
     ]
     assert not User.objects.filter(pk=user.pk).exists()
     assert not UserSession.objects.filter(user_id=user.pk).exists()

@@ -109,10 +109,10 @@ def test_policies_are_edited_in_the_admin_audited_and_scoped(ours, theirs, root)
     staff = logged_in(staff_member(ours.organization, "Retention staff", ["retention"]))
     assert changelist_ids(staff.get(admin_url(RetentionPolicy, "changelist"))) == {ours.organization.pk}
     assert staff.get(admin_url(RetentionPolicy, "change", theirs.organization.pk)).status_code == 302
-    # Nor can they add one for another organization.
-    policy.delete()
+    # Nor can they add one for another organization (one without a policy: nothing else refuses it).
+    RetentionPolicy.objects.filter(pk=theirs.organization.pk).delete()
     response = staff.post(admin_url(RetentionPolicy, "add"), {"organization": theirs.organization.pk, "hold": "on"})
     assert response.status_code == 200
-    assert not RetentionPolicy.objects.filter(pk=ours.organization.pk).exists()
+    assert not RetentionPolicy.objects.filter(pk=theirs.organization.pk).exists()
 
 

@@ -163,7 +163,7 @@ def test_dry_run_deletes_nothing_and_records_nothing(ours, theirs):
     assert out == "deleted 5 live flow sessions, 5 user sessions, 5 chat sessions\n"
 
 
-def test_each_organization_touched_is_one_audit_event(ours, theirs):
+def test_each_run_is_one_audit_event_per_policy(ours, theirs):
     policy(ours, *ALL)
     policy(theirs, "--user-sessions", "30")
     run("apply_retention", "--no-progress")
@@ -174,9 +174,15 @@ def test_each_organization_touched_is_one_audit_event(ours, theirs):
         ("apply_retention", "organization", ours.organization.pk, ours.organization.pk,
          {"live_flow_sessions": 5, "user_sessions": 5, "chat_sessions": 5}),
     ]
-    # A run that deletes nothing records nothing.
+    # A run that deletes nothing is on the record too, with its zeros; a held organization says so.
+    RetentionPolicy.objects.filter(pk=theirs.organization.pk).update(hold=True)
     run("apply_retention", "--no-progress")
-    assert events.count() == 2
+    events = AuditEvent.objects.filter(action=Action.RETENTION_APPLY)
+    assert events.count() == 4
+    assert {e.object_id: e.changes for e in events.order_by("-id")[:2]} == {
+        ours.organization.pk: {"live_flow_sessions": 0, "user_sessions": 0, "chat_sessions": 0},
+        theirs.organization.pk: {"live_flow_sessions": 0, "user_sessions": 0, "chat_sessions": 0, "held": True},
+    }
 
 
 FAILING = {

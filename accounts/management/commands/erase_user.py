@@ -3,14 +3,15 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.userdata import describe, erase, holdings
+from accounts.userdata import Held, describe, erase, holdings, holds
 
 
 class Command(BaseCommand):
     help = (
-        "Erase a user: their user sessions (dialogue items, audio clips), API keys (which answer 401 "
-        "from then on), memberships and account, in one transaction, recorded in the audit trail. "
-        "--dry-run prints what would go and deletes nothing."
+        "Erase a user: their user sessions (dialogue items, audio clips), the chat messages they sent, "
+        "API keys (which answer 401 from then on), memberships and account, in one transaction, "
+        "recorded in the audit trail. Refused while a retention hold keeps any of it. --dry-run prints "
+        "what would go (and any hold) and deletes nothing."
     )
 
     def add_arguments(self, parser):
@@ -23,6 +24,12 @@ class Command(BaseCommand):
             raise CommandError(f"--user: no user {options['user']!r}.")
         username = user.get_username()
         if options["dry_run"]:
-            self.stdout.write(describe(username, holdings(user), dry_run=True))
+            for reason in holds(user):
+                self.stderr.write(f"held: {reason}")
+            self.stdout.write(describe(username, holdings(user), verb="would erase"))
             return
-        self.stdout.write(describe(username, erase(user, actor="erase_user")))
+        try:
+            counts = erase(user, actor="erase_user")
+        except Held as held:
+            raise CommandError(str(held)) from None
+        self.stdout.write(describe(username, counts))

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 import audit
-from accounts.userdata import user_data
+from accounts.userdata import describe, user_data
 from audit.models import Action
 
 
@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Write one JSON object of everything Flowdesk holds about a user (a subject access request): "
         "user (account fields), memberships, api_keys (prefix, name, dates; never a hash or a key), "
-        "user_sessions (the GET /session body) and audit_events (those about them)."
+        "user_sessions (the GET /session body), chat_messages (those they sent, in the history shape) "
+        "and audit_events (those about them)."
     )
 
     def add_arguments(self, parser):
@@ -38,6 +39,8 @@ class Command(BaseCommand):
             Action.USER_EXPORT, actor="export_user_data", object_type="user", object_id=user.get_username(),
             changes={"user_sessions": len(data["user_sessions"])},
         )
-        self.stderr.write(f"exported user {user.get_username()}: {len(data['user_sessions'])} user sessions, "
-                          f"{len(data['memberships'])} memberships, {len(data['api_keys'])} API keys, "
-                          f"{len(data['audit_events'])} audit events")
+        counted = {kind: len(data[key]) for kind, key in (
+            ("user sessions", "user_sessions"), ("chat messages", "chat_messages"), ("memberships", "memberships"),
+            ("API keys", "api_keys"), ("audit events", "audit_events"),
+        )}
+        self.stderr.write(describe(user.get_username(), counted, verb="exported"))

@@ -44,6 +44,10 @@ class Command(BaseCommand):
         for policy in policies:
             if policy.hold:
                 self.stderr.write(f"{policy.pk}: on hold, nothing deleted.")
+                if not dry_run:
+                    audit.record(Action.RETENTION_APPLY, actor="apply_retention", object_type="organization",
+                                 object_id=policy.pk, organization=policy.organization,
+                                 changes={**dict.fromkeys((f.key for f in FAMILIES), 0), "held": True})
                 continue
             counts = self.apply_policy(policy, now, dry_run, options)
             for key, count in counts.items():
@@ -60,7 +64,7 @@ class Command(BaseCommand):
                 if days is None:
                     continue
                 bar = tqdm(desc=f"{policy.pk}: {family.noun}", unit=" sessions", file=err,
-                           disable=options["no_progress"], mininterval=0.5, leave=False)
+                           disable=options["no_progress"] or None, mininterval=0.5, leave=False)
                 try:
                     batches = apply_family(family, policy.pk, now - timedelta(days=days), dry_run=dry_run,
                                            batch_size=options["batch_size"])
@@ -77,8 +81,9 @@ class Command(BaseCommand):
                 f"stay deleted: {self.describe(counts)}): {exc}"
             ) from None
         finally:
-            if not dry_run and any(counts.values()):
-                # Also after a failed batch: what the batches before it deleted is on the record.
+            if not dry_run:
+                # Every run, zeros included; also after a failed batch: what the batches before it
+                # deleted is on the record.
                 audit.record(Action.RETENTION_APPLY, actor="apply_retention", object_type="organization",
                              object_id=policy.pk, organization=policy.organization, changes=counts)
         self.stderr.write(f"{policy.pk}: {'would delete' if dry_run else 'deleted'} {self.describe(counts)}")
