@@ -77,6 +77,13 @@ def hash_key(raw):
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def home_organization(user):
+    """The id of the user's one organization, None when they have none or several: the organization
+    an event about them (an export, an erasure) is filed under, so its staff see it."""
+    organizations = list(Membership.objects.filter(user=user).values_list("organization_id", flat=True)[:2])
+    return organizations[0] if len(organizations) == 1 else None
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True)

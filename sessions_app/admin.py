@@ -1,11 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.db.models.functions import Length
 from django.forms.models import BaseInlineFormSet
 from django.template.defaultfilters import truncatechars
 from django.utils import timezone
 
-from accounts.models import Membership
+from accounts.models import Membership, home_organization
 from flowdesk.admin import (
     CountColumn,
     LargeTableAdminMixin,
@@ -156,7 +157,10 @@ class UserSessionAdmin(TranscriptAdminMixin, RetentionHoldAdminMixin, UserSessio
         username = single_scope(self, request, queryset, "user__username", "users")
         if username is None:
             return None
-        return export_download(request, f"user-sessions-{username}.json", UserSessionsExport(queryset), username)
+        user = get_user_model().objects.get(username=username)
+        return export_download(
+            request, f"user-sessions-{username}.json", UserSessionsExport(queryset), username, home_organization(user)
+        )
 
 
 @admin.register(DialogueItem)

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from accounts.models import Organization
+from accounts.models import Organization, home_organization
 from flowdesk.api.fields import parse_iso
 
 
@@ -66,7 +66,7 @@ class ExportCommand(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"--user: no user {username!r}.")
-        self.scope = (user.get_username(), None)
+        self.scope = (user.get_username(), home_organization(user))
         return user
 
     @staticmethod

@@ -29,7 +29,7 @@ def exported():
     ("family", "scope"),
     [
         (LiveFlows, lambda f: (str(f.live_flow.pk), f.tenant.organization.pk)),
-        (UserSessions, lambda f: (f.tenant.user.username, None)),
+        (UserSessions, lambda f: (f.tenant.user.username, f.tenant.organization.pk)),  # the user's one organization
         (ChatSessions, lambda f: (f.tenant.organization.pk, f.tenant.organization.pk)),
         (MessageFlows, lambda f: (f.tenant.workspace.pk, f.tenant.organization.pk)),
     ],
@@ -66,7 +66,7 @@ def test_each_admin_download_is_recorded_once_streamed(staff_client, mine, model
     assert exported() == []  # nothing sent yet
     body = json.loads(b"".join(response.streaming_content))
     assert body  # (the test client closes the response once its content is read)
-    organization = None if model is UserSession else mine.tenant.organization.pk
+    organization = mine.tenant.organization.pk  # a user session download: the user's one organization
     assert exported() == [("sam", noun, scope(obj), organization, {"records": 1})]
     (event,) = AuditEvent.objects.filter(action=Action.EXPORT)
     assert event.request_id == response["X-Request-Id"]

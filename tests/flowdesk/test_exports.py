@@ -404,7 +404,9 @@ def test_the_round_trip_brings_back_the_same_list(family, tmp_path, fmt):
 # The scope's lookups, then one batch: its keys and the renderer's queries; last, the audit event.
 QUERIES = {
     LiveFlows: 2 + 1 + 4 + 1,  # organization, live flow; keys; sessions, steps, transitions, recorded steps
-    UserSessions: 1 + 1 + 3 + 1,  # user; keys; sessions, dialogue items, audio clips
+    # user and their one organization; keys; sessions, dialogue items, audio clips; the event and the
+    # organization's name it copies
+    UserSessions: 2 + 1 + 3 + 2,
     ChatSessions: 1 + 1 + 2 + 1,  # organization; keys; items, messages
     MessageFlows: 2 + 1 + 1 + 1,  # organization, workspace; keys; flows (agents joined)
 }
@@ -431,8 +433,8 @@ def test_batches_are_keyset_pages_of_the_list_order(tenant, monkeypatch):
         make_user_session(tenant.user, f"t{i}", updated_at=AT + timedelta(hours=i // 3))
     with CaptureQueriesContext(connection) as queries:
         body, err = export_body(family.command, *family.flags())
-    # The user, then per batch the keys and the three of sessions_data: 3 batches, the last short;
-    # then the audit event.
-    assert len(queries) == 1 + 3 * 4 + 1
+    # The user and their organization, then per batch the keys and the three of sessions_data: 3
+    # batches, the last short; then the audit event (and the organization's name it copies).
+    assert len(queries) == 2 + 3 * 4 + 2
     assert body == family.listed()
     assert err[-1] == "exported 8 user sessions"

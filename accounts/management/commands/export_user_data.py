@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 import audit
+from accounts.models import home_organization
 from accounts.userdata import describe, user_data
 from audit.models import Action
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
             self.stdout.write(body.decode(), ending="")
         audit.record(
             Action.USER_EXPORT, actor="export_user_data", object_type="user", object_id=user.get_username(),
-            changes={"user_sessions": len(data["user_sessions"])},
+            organization=home_organization(user), changes={"user_sessions": len(data["user_sessions"])},
         )
         counted = {kind: len(data[key]) for kind, key in (
             ("user sessions", "user_sessions"), ("chat messages", "chat_messages"), ("memberships", "memberships"),
