@@ -93,21 +93,21 @@ class ExportCommand(BaseCommand):
         path = options["output"]
         fmt = options["format"] or ("jsonl" if path and path.endswith((".jsonl", ".ndjson")) else "json")
         err = getattr(self.stderr, "_out", sys.stderr)
-        bar = tqdm(
-            desc=f"exporting {export.noun[1]}",
-            unit=" records",
-            file=err,
-            disable=options["no_progress"] or None,  # None: off when stderr is not a terminal
-            mininterval=0.5,
-            leave=False,
-        )
-        try:
-            with self._output(path) as write:
+        with self._output(path) as write:  # first: a FILE that cannot be written is said before any bar
+            bar = tqdm(
+                desc=f"exporting {export.noun[1]}",
+                unit=" records",
+                file=err,
+                disable=options["no_progress"] or None,  # None: off when stderr is not a terminal
+                mininterval=0.5,
+                leave=False,
+            )
+            try:
                 for chunk in export.chunks(fmt):
                     write(chunk)
                     bar.update(export.count - bar.n)
-        finally:
-            bar.close()
+            finally:
+                bar.close()
         object_id, organization = self.scope
         export.record(actor=self.__module__.rsplit(".", 1)[-1], object_id=object_id, organization=organization)
         self.stderr.write(export.summary())
