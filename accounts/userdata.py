@@ -11,7 +11,7 @@ import audit
 from accounts.models import ApiKey, Membership
 from audit.models import Action, AuditEvent
 from chat.api.serializers import message_data
-from chat.models import ChatMessage
+from chat.models import ChatMessage, ChatTurn
 from flowdesk.api.fields import iso_z
 from sessions_app.exporting import UserSessionsExport
 from sessions_app.models import AudioClip, DialogueItem, UserSession
@@ -156,6 +156,9 @@ def erase(user, *, actor, request=None):
         # Children first, then the account: the cascade would find the same rows one by one.
         AudioClip.objects.filter(session__user=user).delete()
         DialogueItem.objects.filter(session__user=user).delete()
+        # The stream turns that began with one of their messages keep a copy of it for replay.
+        sent = [str(pk) for pk in chat_messages_of(user).values_list("id", flat=True)]
+        ChatTurn.objects.filter(events__index=0, events__event="turn", events__data__message__id__in=sent).delete()
         chat_messages_of(user).delete()  # the chats' summaries are recounted in the same transaction
         UserSession.objects.filter(user=user).delete()
         ApiKey.objects.filter(user=user).delete()

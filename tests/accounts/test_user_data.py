@@ -232,3 +232,19 @@ def test_staff_cannot_erase_a_user_with_data_in_another_organization(staff_clien
     Membership.objects.filter(user=user, organization=theirs.tenant.organization).delete()
     erase_action(staff_client, [user], confirm=True)
     assert not User.objects.filter(pk=user.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_stream_turns_that_repeat_the_users_words_go_with_them(tenant, other_tenant, settings):
+    from chat.models import ChatTurn, ChatTurnEvent
+    from tests.chat.test_stream import parse, post, streamed
+
+    settings.LIVE_FLOW_RUNNER = "eager"
+    for who in (tenant, other_tenant):
+        response = post(who.client, {"sessionId": f"session_1718031200000_{who.user.username}", "message": "my secret"})
+        assert response.status_code == 200 and parse(streamed(response))[0][1] == "turn"
+    theirs = ChatTurn.objects.get(session__organization=other_tenant.organization)
+    run("erase_user", "--user", tenant.user.username)
+    assert list(ChatTurn.objects.values_list("pk", flat=True)) == [theirs.pk]
+    assert not ChatTurnEvent.objects.exclude(turn=theirs).exists()
+    assert ChatMessage.objects.filter(content="my secret").count() == 1  # mallory's
