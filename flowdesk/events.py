@@ -28,6 +28,15 @@ logger = logging.getLogger("flowdesk.events")
 REDIS_PREFIX = "flowdesk:events:"
 
 
+def channel_prefix(url):
+    """The pub/sub names of a Redis URL's database: pub/sub ignores the database number, so two
+    deployments on one Redis (db 1 and db 2) would hear each other's events without it."""
+    import redis
+
+    db = redis.Redis.from_url(url).connection_pool.connection_kwargs.get("db", 0)
+    return f"{REDIS_PREFIX}{db}:"
+
+
 @dataclass
 class Event:
     type: str  # "live_flow_session.status_changed", "user_session.updated", ...
@@ -149,12 +158,13 @@ class RedisBroker(LocalBroker):
         import redis
 
         self.url = url
+        self.prefix = channel_prefix(url)
         self._publisher = redis.Redis.from_url(url)
         self._readers = {}  # loop -> (task, pubsub, channel counts)
 
     def send(self, event):
         try:
-            self._publisher.publish(REDIS_PREFIX + event.channel, orjson.dumps(event.as_message()))
+            self._publisher.publish(self.prefix + event.channel, orjson.dumps(event.as_message()))
         except Exception:
             logger.exception("Could not publish %s on Redis", event.type)
 
@@ -164,7 +174,7 @@ class RedisBroker(LocalBroker):
         async with super().listen(channel) as queue:
             counts[channel] = counts.get(channel, 0) + 1
             if counts[channel] == 1:
-                await pubsub.subscribe(REDIS_PREFIX + channel)
+                await pubsub.subscribe(self.prefix + channel)
             try:
                 yield queue
             finally:
@@ -172,7 +182,7 @@ class RedisBroker(LocalBroker):
                 if not counts[channel]:
                     del counts[channel]
                     with contextlib.suppress(Exception):
-                        await pubsub.unsubscribe(REDIS_PREFIX + channel)
+                        await pubsub.unsubscribe(self.prefix + channel)
 
     async def _reader(self):
         loop = asyncio.get_running_loop()
@@ -181,7 +191,7 @@ class RedisBroker(LocalBroker):
 
             pubsub = redis.asyncio.Redis.from_url(self.url).pubsub()
             # Subscribing first keeps get_message from returning at once before any channel is named.
-            await pubsub.subscribe(REDIS_PREFIX + "_")
+            await pubsub.subscribe(self.prefix + "_")
             counts = {}
             task = loop.create_task(self._read(pubsub))
             self._readers[loop] = (task, pubsub, counts)

@@ -121,3 +121,34 @@ def test_redis_listener_hears_another_process(settings):
         assert (event.type, event.channel, event.data) == ("thing.updated", "thing:redis", {"n": 9})
     finally:
         events.reset_broker()
+
+
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
+def test_deployments_on_other_redis_databases_do_not_hear_each_other(settings):
+    # Redis pub/sub ignores the database number: the channels carry it.
+    settings.REDIS_URL = "redis://127.0.0.1:6379/11"
+    events.reset_broker()
+
+    def publish_from(url):
+        code = (
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+            "from flowdesk import events;"
+            f"events.publish('thing.updated', channel='thing:shared', organization_id='org_a', render=lambda: {{'url': {url!r}}})"
+        )
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
+                       env={**__import__("os").environ, "REDIS_URL": url, "DATABASE_URL": "sqlite://:memory:"})
+
+    async def listen():
+        async with events.listen("thing:shared") as queue:
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(publish_from, "redis://127.0.0.1:6379/12")
+            await asyncio.to_thread(publish_from, "redis://127.0.0.1:6379/11")
+            first = await asyncio.wait_for(queue.get(), 10)
+            await asyncio.sleep(0.2)
+            return first, queue.qsize()
+
+    try:
+        first, more = asyncio.run(listen())
+        assert (first.data, more) == ({"url": "redis://127.0.0.1:6379/11"}, 0)
+    finally:
+        events.reset_broker()

@@ -153,6 +153,8 @@ class Command(ImportCommand):
         if current_at_insert:
             for pk, values in sessions.items():
                 values["current_step_id"] = wanted[pk]
+        # The stored statuses: a session whose status the file changes is a status change for webhooks.
+        stored_status = dict(LiveFlowSession.objects.filter(pk__in=list(sessions)).values_list("pk", "status"))
         created_sessions, updated_sessions = sync_new_rows(
             LiveFlowSession, sessions, ["flow_version_id", *SESSION_VALUES],
             check=owned("live_flow_id", lambda v: v["live_flow_id"], "this session belongs to another live flow"),
@@ -201,5 +203,5 @@ class Command(ImportCommand):
             # COPY and bulk updates send no signals: a watched session's stream hears it here.
             live.changed(updated)
             for pk in updated:
-                live.published(pk)
+                live.published(pk, status_changed=stored_status.get(pk, sessions[pk]["status"]) != sessions[pk]["status"])
         return outcomes
