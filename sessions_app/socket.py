@@ -217,8 +217,13 @@ class TutorSockets:
         if not await sync_to_async(services.begin_reply)(pk):
             return
         await self.server.emit("notifyIsReplyingforSender", to=sid)
-        session = await sync_to_async(services.rendered)(pk)
-        content, content_type = await asyncio.to_thread(_answer, tutor_messages(session or {}))
+        try:
+            session = await sync_to_async(services.rendered)(pk)
+            content, content_type = await asyncio.to_thread(_answer, tutor_messages(session or {}))
+        except Exception:
+            # Whatever broke, the reply ends: a session left isReplying would never be answered again.
+            logger.exception("The tutor's answer to user session %s failed", pk)
+            content, content_type = "The tutor could not answer: server error", "error"
         await sync_to_async(services.finish_reply)(pk, content, content_type)
         # Both changes reach every client, the sender included, through the session's events.
 
