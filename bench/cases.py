@@ -304,10 +304,15 @@ def copy_rate(tables, records):
         buffers = []
         for table, where in tables:
             data = io.BytesIO()
-            with raw.cursor() as cursor, cursor.copy(f"COPY (SELECT * FROM {table} WHERE {where}) TO STDOUT") as copy:
+            # The stored columns only: generated ones (the search index's, #18) take no COPY FROM.
+            with raw.cursor() as cursor:
+                cursor.execute("SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) FROM "
+                               "information_schema.columns WHERE table_name = %s AND is_generated = 'NEVER'", [table])
+                columns = cursor.fetchone()[0]
+            with raw.cursor() as cursor, cursor.copy(f"COPY (SELECT {columns} FROM {table} WHERE {where}) TO STDOUT") as copy:
                 for chunk in copy:
                     data.write(chunk)
-            buffers.append((table, data.getvalue()))
+            buffers.append((f"{table} ({columns})", data.getvalue()))
         with raw.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             for table, where in reversed(tables):
