@@ -10,7 +10,6 @@ and writes a "Search" section into bench/RESULTS.md (replacing the one a previou
 
 import argparse
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -217,17 +216,6 @@ def section_text(args, loaded, built, sizes, rows):
     return "\n".join(lines) + "\n"
 
 
-def write_section(path, text):
-    path = Path(path)
-    current = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    path.write_text(current)
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
@@ -241,7 +229,9 @@ def main(argv=None):
     if args.no_write:
         print(text)
     else:
-        write_section(args.output, text)
+        from bench.measure import replace_section
+
+        replace_section(args.output, SECTION, text)
         log(f"wrote the search section of {args.output}")
 
 
