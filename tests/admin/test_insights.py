@@ -190,5 +190,6 @@ def test_the_page_runs_one_query_per_chart(admin_client_, mine, theirs, django_a
     assert response.status_code == 200
 
 
-def test_the_index_links_to_insights(admin_client_):
-    assert reverse("flowdesk-insights") in admin_client_.get("/admin/").content.decode()
+def test_the_index_links_to_insights_and_search(admin_client_):
+    index = admin_client_.get("/admin/").content.decode()
+    assert reverse("flowdesk-insights") in index and reverse("flowdesk_search") in index
