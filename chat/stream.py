@@ -60,10 +60,19 @@ def dispatch(turn):
 def _run_in_thread(turn_id):
     try:
         run_turn(turn_id)
-    except Exception:
-        logger.exception("Chat turn %s stopped on an error", turn_id)
     finally:
         connections.close_all()
+
+
+def fail_turn(turn_id, message):
+    """End a turn that broke with an `error` event (its clients' streams end on it) and FAILED."""
+    with transaction.atomic():
+        turn = ChatTurn.objects.select_for_update().filter(pk=turn_id, status=TurnStatus.RUNNING).first()
+        if turn is None:
+            return
+        last = ChatTurnEvent.objects.filter(turn=turn).order_by("-index").values_list("index", flat=True).first()
+        _emit(turn, 0 if last is None else last + 1, "error", {"message": message})
+        ChatTurn.objects.filter(pk=turn.pk).update(status=TurnStatus.FAILED)
 
 
 def history(session):
@@ -75,6 +84,15 @@ def history(session):
 
 
 def run_turn(turn_id):
+    try:
+        _run_turn(turn_id)
+    except Exception:
+        # Whatever broke, the turn ends: a client waiting on its stream would wait for ever.
+        logger.exception("Chat turn %s stopped on an error", turn_id)
+        fail_turn(turn_id, "The model could not answer: server error")
+
+
+def _run_turn(turn_id):
     from flows.llm import ModelError, get_model, stream_answer
 
     turn = ChatTurn.objects.select_related("session__workflow", "session__conversation").get(pk=turn_id)

@@ -20,6 +20,11 @@ class BrokenModel:
         raise ModelError("the model server answered 503")
 
 
+class CrashingModel:
+    def complete(self, messages, **kwargs):
+        raise RuntimeError("a bug in the model client")
+
+
 def recording_model(settings):
     """Makes the model answer "ok" and returns the list of the messages it was given."""
     seen = []
@@ -147,6 +152,20 @@ def test_a_model_error_is_an_error_event_and_no_answer(tenant, settings):
     assert frames[1][2] == {"message": "The model could not answer: the model server answered 503"}
     assert list(ChatMessage.objects.values_list("role", flat=True)) == ["user"]
     assert ChatTurn.objects.get().status == TurnStatus.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_that_crashes_still_ends_its_stream(tenant, settings):
+    # Not a model error: a bug. The turn still ends, so a client waiting on it is not left waiting.
+    settings.LIVE_FLOW_LLM_BACKEND = f"{__name__}.CrashingModel"
+    frames = parse(streamed(post(tenant.client, {"sessionId": "session_1_b", "message": "hello"})))
+    assert [(index, event) for index, event, _ in frames] == [(0, "turn"), (1, "error")]
+    assert frames[1][2] == {"message": "The model could not answer: server error"}
+    assert ChatTurn.objects.get().status == TurnStatus.FAILED
+    # A client resuming after the turn gets the end at once.
+    turn_id = frames[0][2]["turnId"]
+    again = parse(streamed(post(tenant.client, {"turnId": turn_id, "lastEventIndex": 0})))
+    assert [(index, event) for index, event, _ in again] == [(1, "error")]
 
 
 @pytest.mark.django_db(transaction=True)
