@@ -215,3 +215,13 @@ def test_a_database_restart_costs_at_most_the_first_request_of_a_worker(served, 
     statuses = [raw_get(server.url, path, headers)[0] for _ in range(6)]
     assert statuses[0] in (200, 503) and statuses[1:] == [200] * 5, statuses
     assert "Traceback" not in server.output()
+
+
+def test_private_webhook_targets_are_refused_unless_allowed():
+    # The tests allow them; a deployment does not, until it says so.
+    code = "from django.conf import settings; print(settings.WEBHOOK_ALLOW_PRIVATE)"
+    environment = {key: value for key, value in os.environ.items() if key != "FLOWDESK_WEBHOOK_ALLOW_PRIVATE"}
+    unset = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, env={**environment, "SECRET_KEY": GOOD_KEY})
+    assert unset.stdout.strip().splitlines()[-1] == "False", unset.stderr
+    assert manage("shell", "-c", code, FLOWDESK_WEBHOOK_ALLOW_PRIVATE="true").stdout.strip().splitlines()[-1] == "True"
