@@ -221,19 +221,11 @@ def write_section(path, lines):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from bench.run import recreate_database
+    from bench.run import own_database
 
-    recreate_database(args.server, args.database)
-    os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    for family in ("LIVE_FLOWS", "USER_SESSIONS", "WORKFLOW_CHAT", "MESSAGE_FLOWS"):
-        os.environ[f"RATE_LIMIT_{family}"] = "100000000/second"  # the list, not the rate limiter
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    own_database(args.server, args.database, **{  # the list is measured, not the rate limiter
+        f"RATE_LIMIT_{family}": "100000000/second" for family in ("LIVE_FLOWS", "USER_SESSIONS", "WORKFLOW_CHAT", "MESSAGE_FLOWS")
+    })
     result = measure(args)
     lines = section_lines(args, result)
     print("\n".join(lines), file=sys.stderr)

@@ -47,17 +47,9 @@ def parse_args(argv):
 
 
 def setup_django(args):
-    from bench.run import recreate_database
+    from bench.run import own_database
 
-    recreate_database(args.server, args.database)
-    os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    own_database(args.server, args.database)
 
 
 SEARCH_INDEXES = {

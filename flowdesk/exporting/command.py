@@ -20,6 +20,14 @@ from accounts.models import Organization, home_organization
 from flowdesk.api.fields import parse_iso
 
 
+def user_flag(username):
+    """The user a command's --user names; a CommandError naming the flag when there is none."""
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"--user: no user {username!r}.")
+    return user
+
+
 class ExportCommand(BaseCommand):
     #: a required --org naming an existing organization (``self.organization(options)``)
     organization_flag = False
@@ -63,9 +71,7 @@ class ExportCommand(BaseCommand):
         return organization
 
     def user(self, username):
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"--user: no user {username!r}.")
+        user = user_flag(username)
         self.scope = (user.get_username(), home_organization(user))
         return user
 

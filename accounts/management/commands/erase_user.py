@@ -1,9 +1,9 @@
 """erase_user: delete a user's account and everything Flowdesk holds about them."""
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.userdata import Held, describe, erase, holdings, holds
+from flowdesk.exporting.command import user_flag
 
 
 class Command(BaseCommand):
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be erased; delete nothing.")
 
     def handle(self, *args, **options):
-        user = get_user_model().objects.filter(username=options["user"]).first()
-        if user is None:
-            raise CommandError(f"--user: no user {options['user']!r}.")
+        user = user_flag(options["user"])
         username = user.get_username()
         if options["dry_run"]:
             for reason in holds(user):

@@ -1,13 +1,13 @@
 """export_user_data: everything Flowdesk holds about one user, as one JSON object."""
 
 import orjson
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 import audit
 from accounts.models import home_organization
 from accounts.userdata import describe, user_data
 from audit.models import Action
+from flowdesk.exporting.command import user_flag
 
 
 class Command(BaseCommand):
@@ -23,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", metavar="FILE", help="Write it here; default: standard output.")
 
     def handle(self, *args, **options):
-        user = get_user_model().objects.filter(username=options["user"]).first()
-        if user is None:
-            raise CommandError(f"--user: no user {options['user']!r}.")
+        user = user_flag(options["user"])
         data = user_data(user)
         body = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
         if options["output"]:
