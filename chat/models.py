@@ -269,6 +269,8 @@ class ChatTurnEvent(models.Model):
     index = models.PositiveIntegerField()
     event = models.CharField(max_length=16)
     data = models.JSONField()
+    # When it was stored: a RUNNING turn quiet for longer than a step lease was left by a process that died.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["turn", "index"]

@@ -10,7 +10,12 @@ Events (`event:` name, `id:` index, `data:` JSON):
 - `token`: {delta}: the next piece of the answer, as the model sent it;
 - `message`: the stored assistant message, as history lists it;
 - `done`: {turnId, tokensUsed};
-- `error`: {message}: the model could not answer; nothing more comes.
+- `error`: {message}: the model could not answer (or the process running the turn went away);
+  nothing more comes.
+
+A turn runs in the process that took the request. If that process dies mid-turn (a restart), the
+turn would stay RUNNING and its clients would wait for ever: a stream that has heard nothing of
+its turn for longer than a step lease (the model's worst case) ends it with `error` (`stalled`).
 """
 
 import logging
@@ -73,6 +78,29 @@ def fail_turn(turn_id, message):
         last = ChatTurnEvent.objects.filter(turn=turn).order_by("-index").values_list("index", flat=True).first()
         _emit(turn, 0 if last is None else last + 1, "error", {"message": message})
         ChatTurn.objects.filter(pk=turn.pk).update(status=TurnStatus.FAILED)
+
+
+STALLED = "The model could not answer: the turn stopped (the server running it went away)"
+
+
+def stalled(turn_id):
+    """Ends the turn if it is RUNNING and nothing was stored for it for a step lease.
+
+    Returns the seconds until it should be looked at again, or None once it has ended.
+    """
+    from django.db.models import Max
+    from django.utils import timezone
+
+    turn = (ChatTurn.objects.filter(pk=turn_id, status=TurnStatus.RUNNING)
+            .annotate(last=Max("events__created_at")).values("last", "created_at").first())
+    if turn is None:
+        return None
+    quiet = (timezone.now() - (turn["last"] or turn["created_at"])).total_seconds()
+    if quiet < settings.LIVE_FLOW_STEP_LEASE:
+        return settings.LIVE_FLOW_STEP_LEASE - quiet
+    logger.warning("Chat turn %s had no event for %d s: ended as stalled", turn_id, quiet)
+    fail_turn(turn_id, STALLED)
+    return None
 
 
 def history(session):

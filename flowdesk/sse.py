@@ -80,12 +80,17 @@ def named_frame(index, event, data):
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (index, event.encode(), orjson.dumps(data))
 
 
-async def log_stream(channel, load_after, after=-1, ends=()):
+async def log_stream(channel, load_after, after=-1, ends=(), check=None):
     """Frames of a stored, numbered event log: those after ``after``, then each as it is added.
 
     ``load_after(index)`` returns the stored (index, event, data) past ``index``; the stream ends
-    after an event whose name is in ``ends``.
+    after an event whose name is in ``ends``. ``check()``, if given, is asked on a quiet heartbeat
+    whether whatever writes the log is still there (it may end the log with an ending event of its
+    own); it returns the seconds until it should be asked again, or None to stop asking. So a
+    stream of a writer that died ends, with no query on the way while the log is written.
     """
+    loop = asyncio.get_running_loop()
+    due = loop.time() if check else None
     async with events.listen(channel) as queue:
         while True:
             for index, event, data in await sync_to_async(load_after)(after):
@@ -95,6 +100,21 @@ async def log_stream(channel, load_after, after=-1, ends=()):
                     return
             async for heartbeat in _next_change(queue):
                 yield heartbeat
+                if due is not None and loop.time() >= due:
+                    wait = await sync_to_async(check)()
+                    due = None if wait is None else loop.time() + wait
+                    if wait is None:
+                        break  # it ended: read the end
+
+
+def log_snapshot(load_after, after=-1, ends=()):
+    """Under WSGI: the stored events past ``after``, then the end (the rest: resume on ASGI)."""
+    last = None
+    for index, event, data in load_after(after):
+        yield named_frame(index, event, data)
+        last = event
+    if last not in ends:
+        yield b": more to come: ask again with lastEventIndex (served on ASGI, the stream waits for it)\n\n"
 
 
 def event_schema(data_description):

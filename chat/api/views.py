@@ -39,7 +39,7 @@ from flowdesk.api.views import (
     query_validation_error,
     validate_query,
 )
-from flowdesk.sse import event_schema, event_stream_response, log_stream
+from flowdesk.sse import event_schema, event_stream_response, log_snapshot, log_stream, served_on_asgi
 
 # The unfiltered page (nearly every list request) as one constant SQL string: what the ORM builds
 # from ChatSessionViewSet's queryset (the organization's sessions, the workflow LEFT JOINed, the
@@ -261,6 +261,13 @@ class ChatStreamView(WorkflowChatView, APIView):
             stream.dispatch(turn)
             after = -1
         turn_id = turn.pk
+
+        def load(index):
+            return stream.frames(turn_id, index)
+
+        if not served_on_asgi(request):
+            # A WSGI worker cannot wait on the model: what is stored, then the end (follow on ASGI).
+            return event_stream_response(log_snapshot(load, after, stream.ENDS))
         return event_stream_response(
-            log_stream(stream.channel(turn_id), lambda index: stream.frames(turn_id, index), after, stream.ENDS)
+            log_stream(stream.channel(turn_id), load, after, stream.ENDS, check=lambda: stream.stalled(turn_id))
         )

@@ -45,10 +45,8 @@ def eager(settings):
 
 
 def streamed(response):
-    async def collect():
-        return b"".join([chunk async for chunk in response.streaming_content])
-
-    return async_to_sync(collect)().decode()
+    """A stream as the test client (WSGI) gets it: the turn ran inside the request, all of it is stored."""
+    return b"".join(response.streaming_content).decode()
 
 
 def parse(text):
@@ -183,3 +181,96 @@ def test_every_stored_message_is_published_for_webhooks(tenant):
         "hello", "(offline model) Answer to: hello", "and one more",
     ]
     assert all(event.organization_id == tenant.organization.pk for event in created)
+
+
+# --- served on ASGI: the stream waits on the turn; under WSGI it answers what is stored ----------
+
+
+def asgi_post(tenant, body, deadline=15):
+    """The stream as uvicorn serves it (an ASGI request), read to its end (a stream that never ends fails)."""
+    import asyncio
+
+    from django.test import AsyncClient
+
+    async def read():
+        async with asyncio.timeout(deadline):
+            return await _read()
+
+    async def _read():
+        response = await AsyncClient().post(URL, body, content_type="application/json",
+                                            headers={"Authorization": f"Bearer {tenant.raw_key}",
+                                                     "Accept": "text/event-stream"})
+        return response.status_code, b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    return async_to_sync(read)()
+
+
+def running_turn(tenant, quiet_seconds):
+    """A turn left RUNNING with its first event ``quiet_seconds`` ago (its process went away)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat.models import ChatTurnEvent
+    from chat.stream import start_turn
+
+    turn = start_turn(tenant.organization, str(tenant.user.pk), content="hello", session_id="session_1_c")
+    ChatTurnEvent.objects.filter(turn=turn).update(created_at=timezone.now() - timedelta(seconds=quiet_seconds))
+    return turn
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_asgi_a_turn_streams_to_its_end(tenant):
+    status, text = asgi_post(tenant, {"sessionId": "session_1_a", "message": "hello there"})
+    assert status == 200
+    frames = parse(text)
+    assert [(index, event) for index, event, _ in frames] == [(0, "turn"), *[(i, "token") for i in
+                                                              range(1, len(frames) - 2)],
+                                                              (len(frames) - 2, "message"), (len(frames) - 1, "done")]
+    assert frames[-2][2]["content"] == "".join(data["delta"] for _, event, data in frames if event == "token")
+    assert ChatTurn.objects.get().status == TurnStatus.DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_asgi_a_turn_whose_process_went_away_ends_as_stalled(tenant, settings):
+    settings.FLOWDESK_SSE_HEARTBEAT_SECONDS = 1
+    settings.LIVE_FLOW_STEP_LEASE = 60
+    turn = running_turn(tenant, quiet_seconds=61)
+    status, text = asgi_post(tenant, {"turnId": turn.pk, "lastEventIndex": 0})
+    assert status == 200
+    assert text.startswith(": heartbeat\n\n")  # it looked on the first quiet heartbeat
+    assert parse(text) == [(1, "error", {"message": "The model could not answer: the turn stopped "
+                                                    "(the server running it went away)"})]
+    assert ChatTurn.objects.get(pk=turn.pk).status == TurnStatus.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_asgi_a_quiet_turn_within_its_lease_is_waited_for(tenant, settings):
+    import threading
+
+    from chat.stream import _emit
+
+    settings.FLOWDESK_SSE_HEARTBEAT_SECONDS = 1
+    settings.LIVE_FLOW_STEP_LEASE = 60
+    turn = running_turn(tenant, quiet_seconds=30)
+    # The model answers after two quiet heartbeats: the stream is still open, and gets the end.
+    timer = threading.Timer(2.5, lambda: _emit(turn, 1, "error", {"message": "late"}))
+    timer.start()
+    try:
+        status, text = asgi_post(tenant, {"turnId": turn.pk, "lastEventIndex": 0})
+    finally:
+        timer.join()
+    assert text.count(": heartbeat") >= 2
+    assert parse(text) == [(1, "error", {"message": "late"})]
+    assert ChatTurn.objects.get(pk=turn.pk).status == TurnStatus.RUNNING  # not ended by the stream
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_wsgi_the_stream_is_what_is_stored_then_the_end(tenant, settings):
+    # gunicorn's sync worker cannot wait on the model: the client resumes on the ASGI server.
+    turn = running_turn(tenant, quiet_seconds=0)
+    response = post(tenant.client, {"turnId": turn.pk, "lastEventIndex": -1})
+    text = b"".join(response.streaming_content).decode()
+    assert [(index, event) for index, event, _ in parse(text)] == [(0, "turn")]
+    assert text.endswith(": more to come: ask again with lastEventIndex (served on ASGI, the stream waits for it)\n\n")
+    assert ChatTurn.objects.get(pk=turn.pk).status == TurnStatus.RUNNING
