@@ -1,0 +1,76 @@
+"""A live flow session edited in the admin is published, after commit, to webhooks and to its listeners."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from flowdesk import events
+from flows import live
+from flows.models import LiveFlowSession, SessionStatus
+from tests.admin.helpers import admin_url, logged_in, page_form_data, staff_member
+from tests.flows.factories import make_live_flow, make_session
+
+
+def post(client, url, data):
+    try:
+        return client.post(url, data)
+    finally:
+        connections.close_all()  # this thread's: the test database is dropped at the end
+
+
+async def post_and_listen(client, url, data, channel, expected):
+    """POST the admin form while listening on ``channel``; (response, the ``expected`` events heard there)."""
+    async with events.listen(channel) as queue:
+        response = await sync_to_async(post)(client, url, data)
+        received = []
+        try:
+            for _ in range(expected):
+                received.append(await asyncio.wait_for(queue.get(), 5))
+        except TimeoutError:
+            pass
+        await asyncio.sleep(0.2)  # anything more would be an event too many
+        while not queue.empty():
+            received.append(queue.get_nowait())
+    return response, received
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_changed_in_the_admin_reaches_webhooks_and_listeners(tenant, heard):
+    session = make_session(make_live_flow(tenant.organization), status=SessionStatus.WAITING_FOR_USER_INPUT)
+    client = logged_in(staff_member(tenant.organization, "Support staff", ["flows"]))
+    url = admin_url(LiveFlowSession, "change", session.pk)
+    data = page_form_data(client.get(url))
+    assert data["status"] == "WAITING_FOR_USER_INPUT"
+    data["status"] = "CANCELLED"
+    heard.clear()  # the session's own creation
+
+    response, listened = asyncio.run(post_and_listen(client, url, data, live.channel(session.pk), 2))
+
+    assert response.status_code == 302, response.content[:2000]
+    answer = tenant.client.get(f"/live_flows/{session.live_flow_id}/sessions/{session.pk}").json()
+    assert answer["status"] == "CANCELLED"
+    assert [(e.type, e.channel, e.organization_id) for e in heard] == [
+        ("live_flow_session.updated", f"live_flow_session:{session.pk}", tenant.organization.pk),
+        ("live_flow_session.status_changed", f"live_flow_session:{session.pk}", tenant.organization.pk),
+    ]
+    assert [e.data for e in heard] == [answer, answer]  # as committed, as GET one answers it
+    assert [(e.id, e.type) for e in listened] == [(e.id, e.type) for e in heard]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_that_keeps_the_status_is_no_status_change(tenant, heard):
+    session = make_session(make_live_flow(tenant.organization), status=SessionStatus.RUNNING)
+    client = logged_in(staff_member(tenant.organization, "Support staff", ["flows"]))
+    url = admin_url(LiveFlowSession, "change", session.pk)
+    data = page_form_data(client.get(url))
+    data["error"] = "Stopped by staff"
+    heard.clear()
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.content[:2000]
+    assert [(e.type, e.data["error"], e.data["status"]) for e in heard] == [
+        ("live_flow_session.updated", "Stopped by staff", "RUNNING")
+    ]
