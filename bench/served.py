@@ -116,20 +116,31 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class Server:
-    """`gunicorn -c config/gunicorn.py <app>` on a free loopback port, its log in a temporary file."""
+def gunicorn_command(app, port, workers):
+    """Flowdesk's production REST server (config/gunicorn.py reads the bind and workers from the environment)."""
+    return [str(Path(sys.executable).parent / "gunicorn"), "-c", "config/gunicorn.py", "--no-control-socket", app]
 
-    def __init__(self, app, database_url, redis_url, workers, logdir):
+
+def uvicorn_command(app, port, workers):
+    """The README's ASGI server: `uvicorn config.asgi:application --workers N`."""
+    return [str(Path(sys.executable).parent / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+
+
+class Server:
+    """``command(app, port, workers)`` (default: `gunicorn -c config/gunicorn.py <app>`) on a free
+    loopback port, its log in a temporary file."""
+
+    def __init__(self, app, database_url, redis_url, workers, logdir, command=gunicorn_command):
         self.app, self.port = app, free_port()
         self.log = Path(logdir) / f"{app.replace(':', '_')}-{self.port}.log"
-        gunicorn = Path(sys.executable).parent / "gunicorn"
         env = {
             **os.environ, "FLOWDESK_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers), "DEBUG": "false",
             "DATABASE_URL": database_url, "FLOOR_DATABASE_URL": database_url, "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url, "FLOWDESK_LIVE_FLOW_RUNNER": "celery",
         }
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([str(gunicorn), "-c", "config/gunicorn.py", "--no-control-socket", app], cwd=settings.BASE_DIR,
+            self.process = subprocess.Popen(command(app, self.port, workers), cwd=settings.BASE_DIR,
                                             env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait(self, state, case):
@@ -234,6 +245,22 @@ def run_python(port, state, case, connections, seconds):
     latencies.sort()
     return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1000,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "bad": bad[0]}
+
+
+def load_case(server, state, case, script, connections, seconds):
+    """One run of ``case`` against ``server``: wrk with ``script``, else (``script`` None) the Python client."""
+    for _ in range(3):
+        if script is not None:
+            result = run_wrk(server.port, script, case, connections, seconds)
+        else:
+            result = run_python(server.port, state, case, connections, seconds)
+        # A slow case at 16 connections: each connection's first answer waits for the
+        # 15 before it. Too few answers to tell a p99: run longer.
+        if result["requests"] >= 4 * connections:
+            break
+        seconds *= 3
+    result["seconds"] = seconds
+    return result
 
 
 # --- round trips: a counting proxy ----------------------------------------------------------------
@@ -459,18 +486,7 @@ def section(args, state, report):
             script = lua_script(state, case, logdir) if have_wrk else None
             for connections in CONNECTIONS:
                 def load(server, seconds, case=case, script=script, connections=connections):
-                    for _ in range(3):
-                        if script is not None:
-                            result = run_wrk(server.port, script, case, connections, seconds)
-                        else:
-                            result = run_python(server.port, state, case, connections, seconds)
-                        # A slow case at 16 connections: each connection's first answer waits for the
-                        # 15 before it. Too few answers to tell a p99: run longer.
-                        if result["requests"] >= 4 * connections:
-                            break
-                        seconds *= 3
-                    result["seconds"] = seconds
-                    return result
+                    return load_case(server, state, case, script, connections, seconds)
 
                 load(flowdesk, 1)  # warm-up, unmeasured
                 load(floor, 1)
