@@ -260,6 +260,35 @@ def test_worker_killed_mid_step(transactional_db, tenant, broker, workers, death
     assert threading.active_count() < 100
 
 
+STREAM_SECONDS = 45  # for a session's whole stream, worker start included: it ends in ~5 s when all is well
+
+
+def block_by(stream, deadline, what, worker=None):
+    """The stream's next block (None at its end), failing once ``deadline`` (monotonic) passes: a stream
+    that hears nothing stays open on heartbeats, so reading alone would wait for ever."""
+    sock = stream.connection.sock or stream.response.fp.raw._sock  # the response may hold it alone
+    remaining = deadline - time.monotonic()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        return stream.next_block()
+    except TimeoutError:
+        log = worker.output()[-3000:] if worker else ""
+        raise AssertionError(f"timed out waiting for {what} on the stream\n{log}") from None
+
+
+def frame_by(stream, deadline, what, worker=None):
+    """The stream's next frame (None at its end), heartbeats skipped, by ``deadline``."""
+    from tests.flows.test_event_stream import frames
+
+    while (block := block_by(stream, deadline, what, worker)) is not None:
+        found = frames(block + "\n\n")
+        if found:
+            return found[0]
+    return None
+
+
 def test_a_workers_steps_reach_a_stream_served_by_a_web_process(transactional_db, tenant, broker, workers, monkeypatch):
     from tests.flows.test_event_stream import Stream
     from tests.served import Uvicorn
@@ -273,17 +302,20 @@ def test_a_workers_steps_reach_a_stream_served_by_a_web_process(transactional_db
         with FakeChatServer(triage_answer) as model:
             started = tenant.client.post(session_url(live_flow), {"inputs": {"message": "My invoice is wrong"}},
                                          format="json").json()
+            deadline = time.monotonic() + STREAM_SECONDS
             stream = Stream(web, f"/live_flows/{live_flow.pk}/sessions/{started['id']}/events", tenant.raw_key)
             try:
-                first_id, first = stream.next_frame()
+                first_id, first = frame_by(stream, deadline, "the current state")
                 assert first["status"] == "NEW"
                 worker = workers(model.base_url)
                 seen = [(first_id, first)]
                 while seen[-1][1]["status"] not in ("FINISHED", "FAILED"):
-                    frame = stream.next_frame()
+                    frame = frame_by(stream, deadline, f"the session to end (last seen {seen[-1][1]['status']})",
+                                     worker)
                     assert frame is not None, worker.output()
                     seen.append(frame)
-                assert stream.next_block() is None  # the stream ended with the session
+                # the stream ended with the session
+                assert block_by(stream, deadline, "the stream to end", worker) is None
             finally:
                 stream.close()
         ids = [event_id for event_id, _ in seen]
