@@ -156,14 +156,17 @@ class TutorSockets:
         await self.server.save_session(sid, {"pk": session.pk, "user": user.pk})
         await self.server.enter_room(sid, self.room_name(session.pk))
         room = self.room(session.pk)
+        # A member from here on: the last other client leaving while this one waits below must not
+        # close the room under it (it would hear no more events).
+        room.members.add(sid)
         await room.ready.wait()  # hearing its events before reading the state they change
         async with room.lock:
             await sync_to_async(services.set_client)(session.pk, sid, True)
             state = await sync_to_async(services.rendered)(session.pk)
             if state is None:
+                self._leave(room, sid)
                 self.server.start_background_task(self._refuse, sid, INVALID_SESSION)
                 return True
-            room.members.add(sid)
             await self._push(room, state, skip_sid=sid)
             self.server.start_background_task(self._welcome, sid, state)
         return True
@@ -183,10 +186,13 @@ class TutorSockets:
         await sync_to_async(services.set_client)(pk, sid, False)
         room = self.rooms.get(pk)
         if room is not None:
-            room.members.discard(sid)
-            if not room.members:
-                room.close()
-                self.rooms.pop(pk, None)
+            self._leave(room, sid)
+
+    def _leave(self, room, sid):
+        room.members.discard(sid)
+        if not room.members and self.rooms.get(room.pk) is room:
+            room.close()
+            self.rooms.pop(room.pk, None)
 
     async def on_UpdateCurrentSessionDiff(self, sid, patch):  # noqa: N802 - the vendor's event name
         saved = await self.server.get_session(sid)
