@@ -7,6 +7,7 @@ Django's connection health check included.
 
 import io
 
+import orjson
 import psycopg
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
@@ -16,7 +17,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def served_get(path, headers):
-    environ = RequestFactory()._base_environ(PATH_INFO=path, REQUEST_METHOD="GET", **headers)
+    path, _, query = path.partition("?")
+    environ = RequestFactory()._base_environ(PATH_INFO=path, QUERY_STRING=query, REQUEST_METHOD="GET", **headers)
     environ["wsgi.input"] = io.BytesIO()
     answer = {}
 
@@ -29,11 +31,19 @@ def served_get(path, headers):
 
 @pytest.fixture
 def statements(monkeypatch):
+    """Each round trip psycopg makes: a statement, or a pipeline's statements (sent together) as a list."""
     sent = []
     execute = psycopg.Cursor.execute
 
     def counted(self, query, *args, **kwargs):
-        sent.append(query if isinstance(query, str) else repr(query))
+        text = query if isinstance(query, str) else repr(query)
+        if self.connection._pipeline is not None:  # psycopg's pipeline mode: answered together at its end
+            if not sent or not isinstance(sent[-1], list) or sent[-1] is not self.connection._flowdesk_trip:
+                self.connection._flowdesk_trip = []
+                sent.append(self.connection._flowdesk_trip)
+            sent[-1].append(text)
+        else:
+            sent.append(text)
         return execute(self, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Cursor, "execute", counted)
@@ -57,3 +67,46 @@ def test_an_authenticated_read_makes_two_round_trips(tenant, statements):
             assert status == 200
             # The key with its membership and tenant, then the page: no health check in between.
             assert len(statements) - before == 2, statements[before:]
+
+
+def test_a_list_with_child_rows_makes_two_round_trips(tenant, statements):
+    # A page of user sessions and their dialogue items and audio clips: the key, then the three
+    # statements in one pipeline, in one snapshot.
+    for n in range(3):
+        session_id = tenant.client.post("/session/new").json()["sessionId"]
+        tenant.client.post(f"/session/{session_id}/dialogue", {"contentType": "user", "isUser": True,
+                                                               "content": f"hello {n}"}, format="json")
+    expected = tenant.client.get("/session?limit=2").json()
+    assert [body["dialogue"][-1]["content"] for body in expected] == ["hello 2", "hello 1"]
+    headers = {"HTTP_API_KEY": tenant.raw_key}
+    assert served_get("/session?limit=2", headers)[0] == 200
+    before = len(statements)
+    status, body = served_get("/session?limit=2", headers)
+    assert status == 200 and orjson.loads(body) == expected
+    trips = statements[before:]
+    assert len(trips) == 2, trips
+    assert isinstance(trips[1], list) and len(trips[1]) == 5, trips[1]  # BEGIN, 3 SELECTs, COMMIT
+    assert trips[1][0] == "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" and trips[1][-1] == "COMMIT"
+
+
+def test_statements_sent_together_read_as_the_orm_reads_them(tenant):
+    from flowdesk.db.pipeline import fetch_together
+    from sessions_app.api.serializers.rendering import sessions_data
+    from sessions_app.models import DialogueItem, UserSession
+
+    for n in range(3):
+        session_id = tenant.client.post("/session/new").json()["sessionId"]
+        tenant.client.post(f"/session/{session_id}/dialogue", {"contentType": "user", "isUser": True,
+                                                               "content": [{"x": n}]}, format="json")
+    sessions = UserSession.objects.order_by("-updated_at", "-id")
+    querysets = [sessions.values_list("pk", "uuid", "created_at", "clients"),
+                 DialogueItem.objects.filter(session__in=sessions[:2].values("pk")).order_by("pk")
+                 .values_list("session_id", "content", "is_user"),
+                 UserSession.objects.filter(pk__in=[]).values_list("pk")]
+    together = fetch_together(*querysets)
+    assert together == [list(queryset) for queryset in querysets]
+    assert len(together[1]) == 2 and together[2] == []
+    # The list's bodies, sent together, equal the one-by-one rendering of each session.
+    from sessions_app.api.serializers.rendering import session_data
+
+    assert sessions_data(sessions[:3]) == [session_data(s) for s in sessions.with_children()[:3]]

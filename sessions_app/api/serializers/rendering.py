@@ -8,6 +8,7 @@ socket push), so both give the same bytes.
 """
 
 import json
+from collections import defaultdict
 
 import orjson
 from django.db.models import JSONField, TextField
@@ -15,6 +16,7 @@ from django.db.models.functions import Cast
 
 from flowdesk.api.fields import iso_z
 from flowdesk.api.renderers import column_reader
+from flowdesk.db.pipeline import fetch_together
 from sessions_app.models import AudioClip, DialogueItem, UserSession
 
 __all__ = [
@@ -168,24 +170,23 @@ _DIALOGUE_SELECTED = _selected(DIALOGUE_COLUMNS, _json_at(DialogueItem, DIALOGUE
 
 def sessions_data(sessions):
     """GET /session's items for a queryset of sessions (filtered, ordered, sliced), in three
-    queries: the sessions, their dialogue items, their audio clips. Rows, not model instances:
-    the same body as ``session_data``, several times faster for 50 sessions of 20 items."""
-    rows = list(sessions.values_list("pk", *_SESSION_SELECTED))
-    pks = [row[0] for row in rows]
-    dialogue_of, audios_of = {pk: [] for pk in pks}, {pk: [] for pk in pks}
-    if pks:
-        for session_pk, item_id, content_type, is_user, content, ui in (
-            DialogueItem.objects.filter(session_id__in=pks)
-            .order_by("session_id", "position")
-            .values_list("session_id", *_DIALOGUE_SELECTED)
-        ):
-            dialogue_of[session_pk].append(item_data(item_id, content_type, is_user, _loads(content), ui))
-        for session_pk, clip_id, base64 in (
-            AudioClip.objects.filter(session_id__in=pks)
-            .order_by("session_id", "position")
-            .values_list("session_id", *AUDIO_COLUMNS)
-        ):
-            audios_of[session_pk].append(audio_data(clip_id, base64))
+    queries sent together (flowdesk/db/pipeline.py: one round trip on PostgreSQL): the sessions,
+    their dialogue items, their audio clips, the children selected by the page's own query.
+    Rows, not model instances: the same body as ``session_data``, several times faster for 50
+    sessions of 20 items."""
+    page = sessions.values("pk")
+    rows, items, clips = fetch_together(
+        sessions.values_list("pk", *_SESSION_SELECTED),
+        DialogueItem.objects.filter(session_id__in=page).order_by("session_id", "position")
+        .values_list("session_id", *_DIALOGUE_SELECTED),
+        AudioClip.objects.filter(session_id__in=page).order_by("session_id", "position")
+        .values_list("session_id", *AUDIO_COLUMNS),
+    )
+    dialogue_of, audios_of = defaultdict(list), defaultdict(list)
+    for session_pk, item_id, content_type, is_user, content, ui in items:
+        dialogue_of[session_pk].append(item_data(item_id, content_type, is_user, _loads(content), ui))
+    for session_pk, clip_id, base64 in clips:
+        audios_of[session_pk].append(audio_data(clip_id, base64))
     bodies = []
     for pk, *row in rows:
         for i in _SESSION_JSON_AT:

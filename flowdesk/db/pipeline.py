@@ -1,0 +1,65 @@
+"""Several reads in one round trip to PostgreSQL: psycopg's pipeline mode.
+
+A list with child rows (a page of sessions and their dialogue items) is several statements; sent
+one after another, each waits for the last one's answer, and on a network each wait is the
+request's biggest cost (bench/served.py counts them). When the children are selected by a
+subquery of the page (not by the page's ids), no statement needs another's answer, and all of
+them can go out together and be answered together. They are read in one snapshot (a REPEATABLE
+READ transaction, begun and committed in the same round trip): a row changing between two of the
+statements (a session moving up the page) cannot make the children disagree with the page.
+"""
+
+import psycopg
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models.query import ValuesListIterable
+
+
+def fetch_together(*querysets):
+    """The rows of each ``values_list()`` queryset, as ``list(queryset)`` gives them.
+
+    On PostgreSQL they are sent in one pipeline (one round trip); elsewhere one after another.
+    The querysets must not depend on each other's results (select children with ``__in=`` a
+    subquery, not a list of ids read first).
+    """
+    aliases = {queryset.db for queryset in querysets}
+    connection = connections[next(iter(aliases))] if len(aliases) == 1 else None
+    if connection is None or connection.vendor != "postgresql" or len(querysets) < 2 or any(
+        queryset._iterable_class is not ValuesListIterable for queryset in querysets
+    ):
+        return _one_by_one(querysets)
+    if connection.in_atomic_block:
+        return _one_by_one(querysets)  # in the caller's transaction, with the caller's isolation
+    compiled = []
+    for queryset in querysets:
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:  # e.g. pk__in=[]: Django sends nothing for it
+            compiled.append((compiler, None, None))
+        else:
+            compiled.append((compiler, sql, params))
+    connection.ensure_connection()
+    with connection.cursor() as first:  # Django's cursors: its query log and wrappers still see each statement
+        cursors = [first, *(connection.cursor() for _ in compiled[1:])]
+        raw = connection.connection
+        try:
+            with raw.pipeline():
+                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                for cursor, (_, sql, params) in zip(cursors, compiled, strict=True):
+                    if sql is not None:
+                        cursor.execute(sql, params)
+                raw.execute("COMMIT")
+                fetched = [cursor.fetchall() if sql is not None else []
+                           for cursor, (_, sql, _) in zip(cursors, compiled, strict=True)]
+        finally:
+            for cursor in cursors[1:]:
+                cursor.close()
+            if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raw.rollback()  # a statement failed: the pipeline's transaction is left aborted
+    return [list(compiler.results_iter(results=[rows], tuple_expected=True))
+            for (compiler, _, _), rows in zip(compiled, fetched, strict=True)]
+
+
+def _one_by_one(querysets):
+    return [list(queryset) for queryset in querysets]
