@@ -13,6 +13,7 @@ from rest_framework import serializers
 from flowdesk.api.fields import IsoZDateTimeField, JSONObjectField, StrictCharField, iso_z
 from flowdesk.api.renderers import column_reader
 from flowdesk.api.serializers import StrictModelSerializer
+from flowdesk.db.pipeline import fetch_together
 from flows import rules
 from flows.models import (
     Flow,
@@ -43,30 +44,31 @@ _session_row, _version_row, _step_row, _transition_row, _recorded_row = (
 
 def session_tree_rows(queryset):
     """What SessionRenderer.page reads, as plain rows rather than model instances, in four queries
-    whatever the number of sessions: the sessions of ``queryset`` (filtered, ordered and sliced by
-    the caller) with their versions' columns (a join), the versions' steps, their transitions and
-    the sessions' recorded steps (each in its model's order)."""
+    sent together (flowdesk/db/pipeline.py: one round trip on PostgreSQL) whatever the number of
+    sessions: the sessions of ``queryset`` (filtered, ordered and sliced by the caller) with their
+    versions' columns (a join), the versions' steps, their transitions and the sessions' recorded
+    steps (each in its model's order), the children selected by the page's own query."""
     version_columns = [f"flow_version__{name}" for name in VERSION_COLUMNS]
-    rows = list(queryset.prefetch_related(None).values_list(*SESSION_COLUMNS, *version_columns))
-    if not rows:
-        return [], [], {}, {}, {}
+    page = queryset.prefetch_related(None)
+    versions_of_page = page.values("flow_version_id")
+    rows, steps, transitions, recorded = fetch_together(
+        page.values_list(*SESSION_COLUMNS, *version_columns),
+        Step.objects.filter(flow_version_id__in=versions_of_page).values_list("flow_version_id", *STEP_COLUMNS),
+        StepTransition.objects.filter(flow_version_id__in=versions_of_page)
+        .values_list("flow_version_id", *TRANSITION_COLUMNS),
+        LiveFlowSessionStep.objects.filter(session_id__in=page.values("pk")).values_list("session_id", *RECORDED_COLUMNS),
+    )
     width = len(SESSION_COLUMNS)
-    sessions = [row[:width] for row in rows]
-    versions = list({row[width]: row[width:] for row in rows}.values())
-    version_ids = [row[0] for row in versions]
     return (
-        sessions,
-        versions,
-        _grouped(Step.objects.filter(flow_version_id__in=version_ids), "flow_version_id", STEP_COLUMNS),
-        _grouped(StepTransition.objects.filter(flow_version_id__in=version_ids), "flow_version_id", TRANSITION_COLUMNS),
-        _grouped(LiveFlowSessionStep.objects.filter(session_id__in=[row[0] for row in sessions]), "session_id",
-                 RECORDED_COLUMNS),
+        [row[:width] for row in rows],
+        list({row[width]: row[width:] for row in rows}.values()),
+        _grouped(steps), _grouped(transitions), _grouped(recorded),
     )
 
 
-def _grouped(queryset, key, columns):
+def _grouped(rows):
     groups = {}
-    for row in queryset.values_list(key, *columns):
+    for row in rows:
         groups.setdefault(row[0], []).append(row[1:])
     return groups
 

@@ -254,7 +254,7 @@ class LiveFlowSessionViewSet(
                 rest = queryset.prefetch_related(None)[offset:].values("pk")
                 queryset = LiveFlowSession.objects.filter(pk__in=rest)
             return json_body(session_array(SessionRenderer(), queryset))
-        # Rows, not model instances: four queries (see session_tree_rows) and no instance per row.
+        # Rows, not model instances: four queries in one round trip (see session_tree_rows), no instances.
         return Response(SessionRenderer().page(session_tree_rows(queryset[offset:end])))
 
     @extend_schema(responses={200: LiveFlowSessionSerializer})

@@ -110,3 +110,25 @@ def test_statements_sent_together_read_as_the_orm_reads_them(tenant):
     from sessions_app.api.serializers.rendering import session_data
 
     assert sessions_data(sessions[:3]) == [session_data(s) for s in sessions.with_children()[:3]]
+
+
+def test_a_live_flows_sessions_make_three_round_trips(tenant, statements):
+    # The key, the live flow in the path (inside the tenant), then the page with its versions'
+    # steps and transitions and its recorded steps, together.
+    from tests.flows.factories import make_live_flow, make_session
+
+    live_flow = make_live_flow(tenant.organization)
+    for _ in range(3):
+        make_session(live_flow, n_recorded=2)
+    path = f"/live_flows/{live_flow.pk}/sessions?limit=2"
+    expected = tenant.client.get(path).json()
+    assert len(expected) == 2 and all(len(body["steps"]) == 2 for body in expected)
+    assert all(len(body["flow_version"]["steps"]) == 3 for body in expected)
+    headers = {"HTTP_API_KEY": tenant.raw_key}
+    assert served_get(path, headers)[0] == 200
+    before = len(statements)
+    status, body = served_get(path, headers)
+    assert status == 200 and orjson.loads(body) == expected
+    trips = statements[before:]
+    assert len(trips) == 3, trips
+    assert isinstance(trips[2], list) and len(trips[2]) == 6, trips[2]  # BEGIN, 4 SELECTs, COMMIT
