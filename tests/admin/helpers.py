@@ -1,11 +1,13 @@
 """Posting the admin's forms as a browser would: every field with the value the page shows."""
 
+import asyncio
 from datetime import datetime
 
 from django import forms
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -86,3 +88,31 @@ def changelist_ids(response):
 
 def messages_of(response):
     return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def _post_in_thread(client, url, data):
+    try:
+        return client.post(url, data)
+    finally:
+        connections.close_all()  # this thread's: the test database is dropped at the end
+
+
+async def post_and_listen(client, url, data, channel, expected=1):
+    """POST an admin form while listening on ``channel``; (response, the events heard there:
+    the ``expected`` ones, then any more that come within 0.2 s, which would be too many)."""
+    from asgiref.sync import sync_to_async
+
+    from flowdesk import events
+
+    async with events.listen(channel) as queue:
+        response = await sync_to_async(_post_in_thread)(client, url, data)
+        received = []
+        try:
+            for _ in range(expected):
+                received.append(await asyncio.wait_for(queue.get(), 5))
+        except TimeoutError:
+            pass
+        await asyncio.sleep(0.2)
+        while not queue.empty():
+            received.append(queue.get_nowait())
+    return response, received

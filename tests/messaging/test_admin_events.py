@@ -3,38 +3,13 @@
 import asyncio
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 
-from flowdesk import events
 from messaging import services
 from messaging.models import MessageFlow
-from tests.admin.helpers import admin_url, logged_in, page_form_data, staff_member
+from tests.admin.helpers import admin_url, logged_in, page_form_data, post_and_listen, staff_member
 from tests.messaging.conftest import make_flow, workspace_client
 
 URL = "/v1/api/message-flows"
-
-
-def post(client, url, data):
-    try:
-        return client.post(url, data)
-    finally:
-        connections.close_all()  # this thread's: the test database is dropped at the end
-
-
-async def post_and_listen(client, url, data, channel):
-    """POST the admin form while listening on ``channel``; (response, what was heard there)."""
-    async with events.listen(channel) as queue:
-        response = await sync_to_async(post)(client, url, data)
-        received = []
-        try:
-            received.append(await asyncio.wait_for(queue.get(), 5))
-        except TimeoutError:
-            pass
-        await asyncio.sleep(0.2)  # anything more would be an event too many
-        while not queue.empty():
-            received.append(queue.get_nowait())
-    return response, received
 
 
 @pytest.fixture
