@@ -48,16 +48,26 @@ def session_tree_rows(queryset):
     sessions: the sessions of ``queryset`` (filtered, ordered and sliced by the caller) with their
     versions' columns (a join), the versions' steps, their transitions and the sessions' recorded
     steps (each in its model's order), the children selected by the page's own query."""
+    return session_tree(fetch_together(*session_tree_queries(queryset)))
+
+
+def session_tree_queries(queryset):
+    """The four statements of ``session_tree_rows``, none needing another's answer."""
     version_columns = [f"flow_version__{name}" for name in VERSION_COLUMNS]
     page = queryset.prefetch_related(None)
     versions_of_page = page.values("flow_version_id")
-    rows, steps, transitions, recorded = fetch_together(
+    return (
         page.values_list(*SESSION_COLUMNS, *version_columns),
         Step.objects.filter(flow_version_id__in=versions_of_page).values_list("flow_version_id", *STEP_COLUMNS),
         StepTransition.objects.filter(flow_version_id__in=versions_of_page)
         .values_list("flow_version_id", *TRANSITION_COLUMNS),
         LiveFlowSessionStep.objects.filter(session_id__in=page.values("pk")).values_list("session_id", *RECORDED_COLUMNS),
     )
+
+
+def session_tree(fetched):
+    """``session_tree_rows``' answer from the rows of its four statements."""
+    rows, steps, transitions, recorded = fetched
     width = len(SESSION_COLUMNS)
     return (
         [row[:width] for row in rows],

@@ -1,3 +1,4 @@
+import uuid
 from datetime import timedelta
 
 from django.db import transaction
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from flowdesk.api.errors import BadRequest, Conflict, ErrorItem
 from flowdesk.api.renderers import EventStreamRenderer, ORJSONRenderer, json_response
 from flowdesk.api.views import TenantScopedMixin, is_uuid
+from flowdesk.db.pipeline import fetch_together
 from flowdesk.sse import event_schema, event_stream_response, served_on_asgi, state_snapshot, state_stream
 from flows import live
 from flows.api.errors import LIVE_FLOWS
@@ -24,7 +26,8 @@ from flows.api.serializers import (
     LiveFlowSessionSerializer,
     SessionRenderer,
     UserInputSerializer,
-    session_tree_rows,
+    session_tree,
+    session_tree_queries,
 )
 from flows.api.streaming import LiveFlowBody, json_body, session_array
 from flows.engine import SessionStateError
@@ -229,12 +232,21 @@ class LiveFlowSessionViewSet(
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.live_flow = self.get_parent(LiveFlow, "live_flow_id")
+        if self.action == "list" and "limit" in request.query_params:
+            # A page: the live flow is looked up with the page's statements, in one round trip
+            # (list); nothing of the page is answered unless it is found inside the tenant.
+            value = self.kwargs["live_flow_id"]
+            if not is_uuid(value):
+                get_object_or_404(LiveFlow.objects.none())
+            self.live_flow, self.live_flow_pk = None, uuid.UUID(value)
+        else:
+            self.live_flow = self.get_parent(LiveFlow, "live_flow_id")
+            self.live_flow_pk = self.live_flow.pk
 
     def scope_queryset(self, queryset):
-        # The live flow in the path was found inside the tenant (initial), so its sessions are:
-        # no join to flows_liveflow, which kept the planner off session_list_idx.
-        return queryset.filter(live_flow_id=self.live_flow.pk)
+        # The live flow in the path is inside the tenant (initial, or list's own look), so its
+        # sessions are: no join to flows_liveflow, which kept the planner off session_list_idx.
+        return queryset.filter(live_flow_id=self.live_flow_pk)
 
     @extend_schema(
         parameters=[
@@ -249,13 +261,22 @@ class LiveFlowSessionViewSet(
         offset, end = self.page_bounds(request)
         queryset = self.filter_queryset(self.get_queryset())
         if end is None:
+            if self.live_flow is None:  # not a page after all: the usual look first
+                self.live_flow = self.get_parent(LiveFlow, "live_flow_id")
             # Every session: written as they are read (a live flow may have 100,000 of them).
             if offset:
                 rest = queryset.prefetch_related(None)[offset:].values("pk")
                 queryset = LiveFlowSession.objects.filter(pk__in=rest)
             return json_body(session_array(SessionRenderer(), queryset))
-        # Rows, not model instances: four queries in one round trip (see session_tree_rows), no instances.
-        return Response(SessionRenderer().page(session_tree_rows(queryset[offset:end])))
+        # Rows, not model instances: the page's four queries and the live flow's look, in one round
+        # trip (flowdesk/db/pipeline.py).
+        *tree, live_flow = fetch_together(
+            *session_tree_queries(queryset[offset:end]),
+            LiveFlow.objects.filter(pk=self.live_flow_pk, organization=self.tenant.organization).values_list("pk"),
+        )
+        if not live_flow:
+            get_object_or_404(LiveFlow.objects.none())
+        return Response(SessionRenderer().page(session_tree(tree)))
 
     @extend_schema(responses={200: LiveFlowSessionSerializer})
     def create(self, request, *args, **kwargs):

@@ -112,9 +112,9 @@ def test_statements_sent_together_read_as_the_orm_reads_them(tenant):
     assert sessions_data(sessions[:3]) == [session_data(s) for s in sessions.with_children()[:3]]
 
 
-def test_a_live_flows_sessions_make_three_round_trips(tenant, statements):
-    # The key, the live flow in the path (inside the tenant), then the page with its versions'
-    # steps and transitions and its recorded steps, together.
+def test_a_live_flows_sessions_make_two_round_trips(tenant, statements):
+    # The key, then the page with its versions' steps and transitions, its recorded steps and the
+    # look for the live flow in the path (inside the tenant), together.
     from tests.flows.factories import make_live_flow, make_session
 
     live_flow = make_live_flow(tenant.organization)
@@ -130,5 +130,15 @@ def test_a_live_flows_sessions_make_three_round_trips(tenant, statements):
     status, body = served_get(path, headers)
     assert status == 200 and orjson.loads(body) == expected
     trips = statements[before:]
-    assert len(trips) == 3, trips
-    assert isinstance(trips[2], list) and len(trips[2]) == 6, trips[2]  # BEGIN, 4 SELECTs, COMMIT
+    assert len(trips) == 2, trips
+    assert isinstance(trips[1], list) and len(trips[1]) == 7, trips[1]  # BEGIN, 5 SELECTs, COMMIT
+
+
+def test_another_tenants_live_flow_is_a_404_with_nothing_of_its_page(tenant, other_tenant, statements):
+    from tests.flows.factories import make_live_flow, make_session
+
+    live_flow = make_live_flow(tenant.organization)
+    make_session(live_flow, n_recorded=1)
+    status, body = served_get(f"/live_flows/{live_flow.pk}/sessions?limit=5", {"HTTP_API_KEY": other_tenant.raw_key})
+    assert (status, orjson.loads(body)) == (404, {"detail": "Not found."})
+    assert isinstance(statements[-1], list)  # looked up with the page (sent together), and the page not answered

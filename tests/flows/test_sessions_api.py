@@ -54,7 +54,9 @@ def test_one_session_and_missing_session(tenant, imported):
 
 
 def test_another_tenants_live_flow_and_session_are_404(tenant, other_tenant, imported):
-    for url in (sessions_url(LIVE_FLOW_ID), sessions_url(LIVE_FLOW_ID, imported[0]["id"]), f"/live_flows/{LIVE_FLOW_ID}"):
+    for url in (sessions_url(LIVE_FLOW_ID), sessions_url(LIVE_FLOW_ID) + "?limit=10",
+                sessions_url(uuid.uuid4()) + "?limit=10", sessions_url("not-a-uuid") + "?limit=10",
+                sessions_url(LIVE_FLOW_ID, imported[0]["id"]), f"/live_flows/{LIVE_FLOW_ID}"):
         response = other_tenant.client.get(url)
         assert (response.status_code, response.json()) == (404, {"detail": "Not found."}), url
     response = other_tenant.client.post(sessions_url(LIVE_FLOW_ID), {"inputs": {}}, format="json")
