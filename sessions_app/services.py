@@ -73,6 +73,7 @@ def create_session(user, organization, language="en"):
                     updated_at=now,
                 )
                 replace_dialogue(session, [INTRODUCTION], existing=False)
+                published(session)  # webhooks hear of new sessions too
                 return session
         except IntegrityError:
             continue  # a sessionId collision (62**12 ids): draw again

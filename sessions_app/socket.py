@@ -34,6 +34,7 @@ logger = logging.getLogger("flowdesk.sessions.socket")
 PATH = "session/socket/connect"
 # The vendor's words for a session that cannot be had, and for a patch that cannot be applied.
 INVALID_SESSION = "Invalid sessionId"
+READY_SECONDS = 10  # how long a connect waits for its room to hear the session's events
 
 
 class _Headers(dict):
@@ -159,7 +160,14 @@ class TutorSockets:
         # A member from here on: the last other client leaving while this one waits below must not
         # close the room under it (it would hear no more events).
         room.members.add(sid)
-        await room.ready.wait()  # hearing its events before reading the state they change
+        try:  # hearing its events before reading the state they change
+            await asyncio.wait_for(asyncio.shield(room.ready.wait()), READY_SECONDS)
+        except TimeoutError:
+            # The room cannot hear its events (Redis is down): a client would never be told of a change.
+            logger.error("User session %s: its events could not be heard; socket %s refused", session.pk, sid)
+            self._leave(room, sid)
+            self.server.start_background_task(self._refuse, sid, "Server error")
+            return True
         async with room.lock:
             await sync_to_async(services.set_client)(session.pk, sid, True)
             state = await sync_to_async(services.rendered)(session.pk)
@@ -270,14 +278,20 @@ class Room:
         self.task = asyncio.get_running_loop().create_task(self._listen(sockets))
 
     async def _listen(self, sockets):
-        async with events.listen(services.channel(self.pk)) as queue:
-            self.ready.set()
-            while True:
-                event = await queue.get()
-                try:
-                    await sockets.on_event(self, event)
-                except Exception:
-                    logger.exception("Could not push a change of user session %s", self.pk)
+        try:
+            async with events.listen(services.channel(self.pk)) as queue:
+                self.ready.set()
+                while True:
+                    event = await queue.get()
+                    try:
+                        await sockets.on_event(self, event)
+                    except Exception:
+                        logger.exception("Could not push a change of user session %s", self.pk)
+        except Exception:
+            # Its events cannot be heard (Redis down): the next connect makes a new room, and tries again.
+            logger.exception("User session %s: could not listen to its events", self.pk)
+            if sockets.rooms.get(self.pk) is self:
+                sockets.rooms.pop(self.pk)
 
     def close(self):
         self.task.cancel()

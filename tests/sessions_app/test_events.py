@@ -32,6 +32,14 @@ def test_rest_writes_publish_the_session_as_get_answers_it(tenant, session, hear
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_new_session_is_published(tenant, heard):
+    session_id = tenant.client.post("/session/new?language=fr").json()["sessionId"]
+    pk = UserSession.objects.get(session_id=session_id).pk
+    assert updates(heard) == [("user_session.updated", f"user_session:{pk}", tenant.organization.pk)]
+    assert heard[0].data == tenant.client.get(f"/session/{session_id}").json()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_refused_write_publishes_nothing(tenant, session, heard):
     assert tenant.client.put("/session/aB3dE5fG7hJ9", {"easyMode": "very"}, format="json").status_code == 400
     assert heard == []

@@ -28,6 +28,9 @@ class FakeServer:
     async def emit(self, event, data=None, **where):
         self.emitted.append((event, data, where))
 
+    async def disconnect(self, sid):
+        self.emitted.append(("disconnect", None, {"sid": sid}))
+
     def start_background_task(self, target, *args):
         return asyncio.ensure_future(target(*args))
 
@@ -77,3 +80,30 @@ def test_a_client_joining_while_the_last_one_leaves_keeps_its_room(tenant, monke
         sockets.rooms[pk].close()
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connect_whose_room_cannot_hear_events_is_refused_not_left_waiting(tenant, monkeypatch):
+    import contextlib
+
+    session_id = tenant.client.post("/session/new").json()["sessionId"]
+    sockets = socket.TutorSockets()
+    sockets.server = FakeServer()
+    monkeypatch.setattr(socket, "_authenticate", lambda environ, auth: tenant.user)
+    monkeypatch.setattr(socket, "READY_SECONDS", 0.5)
+
+    @contextlib.asynccontextmanager
+    async def broken(channel):
+        raise ConnectionError("Redis is down")
+        yield
+
+    monkeypatch.setattr(socket.events, "listen", broken)
+
+    async def scenario():
+        await asyncio.wait_for(sockets.on_connect("first", {"QUERY_STRING": f"sessionId={session_id}"}), 5)
+        await asyncio.sleep(0.1)  # the refusal is sent in the background
+        return sockets.server.emitted
+
+    emitted = async_to_sync(scenario)()
+    assert emitted == [("error", "Server error", {"to": "first"}), ("disconnect", None, {"sid": "first"})]
+    assert sockets.rooms == {}  # the next connect tries again with a new room
