@@ -50,8 +50,10 @@ def fetch_together(*querysets):
                     if sql is not None:
                         cursor.execute(sql, params)
                 raw.execute("COMMIT")
-                fetched = [cursor.fetchall() if sql is not None else []
-                           for cursor, (_, sql, _) in zip(cursors, compiled, strict=True)]
+            # Read after the block: its end is the one sync, which brings every answer (a fetch
+            # inside it would be a sync of its own, and a second round trip).
+            fetched = [cursor.fetchall() if sql is not None else []
+                       for cursor, (_, sql, _) in zip(cursors, compiled, strict=True)]
         finally:
             for cursor in cursors[1:]:
                 cursor.close()
