@@ -142,3 +142,39 @@ def test_another_tenants_live_flow_is_a_404_with_nothing_of_its_page(tenant, oth
     status, body = served_get(f"/live_flows/{live_flow.pk}/sessions?limit=5", {"HTTP_API_KEY": other_tenant.raw_key})
     assert (status, orjson.loads(body)) == (404, {"detail": "Not found."})
     assert isinstance(statements[-1], list)  # looked up with the page (sent together), and the page not answered
+
+
+def test_on_the_wire_each_list_is_two_round_trips(tenant):
+    # Counted where they happen: a proxy between gunicorn and PostgreSQL counts each turn of the
+    # conversation (the client sends after it last received), as bench/served.py does.
+    import http.client
+
+    from bench.served import CountingProxy, host_port, with_port
+    from tests.flows.factories import make_live_flow, make_session
+    from tests.served import Gunicorn, database_url
+
+    live_flow = make_live_flow(tenant.organization)
+    for _ in range(3):
+        make_session(live_flow, n_recorded=2)
+        tenant.client.post("/session/new")
+    url = database_url()
+    proxy = CountingProxy(host_port(url, 5432), "pg")
+    server = Gunicorn(with_port(url, proxy.port, "?sslmode=disable&gssencmode=disable"))
+    try:
+        for path in (f"/live_flows/{live_flow.pk}/sessions?limit=2", "/session?limit=2"):
+            def get(path=path):
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+                connection.request("GET", path, headers={"Api-key": tenant.raw_key})
+                response = connection.getresponse()
+                assert response.status == 200, response.read()
+                return response.read()
+
+            for _ in range(6):  # the worker's connection open, psycopg's statements prepared
+                get()
+            before = proxy.counts()[0]
+            for _ in range(5):
+                get()
+            assert (proxy.counts()[0] - before) / 5 == 2, path
+    finally:
+        server.stop()
+        proxy.close()
