@@ -132,6 +132,19 @@ def test_billing_message_finishes_without_input(tenant, triage, eager, django_ca
     assert LiveFlowSession.objects.get(pk=session_id).status == SessionStatus.FINISHED
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_engine_publishes_each_status_change_as_committed(tenant, triage, eager, heard):
+    # What a webhook of live_flow_session.status_changed gets: NEW (the start), RUNNING, FINISHED.
+    live_flow, _ = triage
+    response = tenant.client.post(url(live_flow), {"inputs": {"message": "My invoice is wrong"}}, format="json")
+    session_id = response.json()["id"]
+    changes = [event for event in heard if event.type == "live_flow_session.status_changed"]
+    assert [event.data["status"] for event in changes] == ["NEW", "RUNNING", "FINISHED"]
+    assert {(event.channel, event.organization_id) for event in changes} == {
+        (f"live_flow_session:{session_id}", tenant.organization.pk)}
+    assert changes[-1].data == read(tenant, live_flow, session_id)
+
+
 @pytest.mark.parametrize("answer, branch", [
     ("technical", "ask_details"),
     ("  Technical.\n", "ask_details"),  # how models answer: case, spaces, a full stop
