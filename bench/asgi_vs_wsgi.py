@@ -61,36 +61,14 @@ def measure(args, state, logdir):
     cases = served.served_cases(state)
     started = servers(args, logdir)
     gunicorn, uvicorn = started["gunicorn"], started["uvicorn"]
-    rows, checks = [], {}
     try:
         for server in (gunicorn, uvicorn):
             server.wait(state, cases[0])
-        for case in cases:  # the same answer from both, so the same work is timed
-            answers = [served.request_once(server.port, state, case, token=f"{name}-check")
-                       for name, server in started.items()]
-            for (status, body), name in zip(answers, started, strict=True):
-                if status >= 300:
-                    raise RuntimeError(f"{name} answered {status} to {case.method} {case.path}: {body[:500]!r}")
-            (_, a), (_, b) = answers
-            if case.kind == "write":
-                checks[case.name] = "same keys" if served.keys(a) == served.keys(b) else "KEYS DIFFER"
-            else:
-                checks[case.name] = "same body" if served.comparable(a) == served.comparable(b) else "BODY DIFFERS"
-        for case in cases:
-            script = served.lua_script(state, case, logdir) if have_wrk else None
-            for connections in served.CONNECTIONS:
-                def load(server, seconds, case=case, script=script, connections=connections):
-                    return served.load_case(server, state, case, script, connections, seconds)
-
-                load(gunicorn, 1)  # warm-up, unmeasured
-                load(uvicorn, 1)
-                wsgi, asgi = [], []
-                for _ in range(args.runs):  # interleaved: drift in the machine hits both alike
-                    wsgi.append(load(gunicorn, args.seconds))
-                    asgi.append(load(uvicorn, args.seconds))
-                rows.append((case, connections, wsgi, asgi))
-                print(f"  {case.name} c={connections}: uvicorn {served.median_of(asgi, 'rps'):.0f}, gunicorn "
-                      f"{served.median_of(wsgi, 'rps'):.0f} req/s", file=sys.stderr)
+        # The same answer from both, so the same work is timed.
+        rows, checks = served.compare_served(
+            state, cases, (("gunicorn", gunicorn), ("uvicorn", uvicorn)), args.runs, args.seconds, logdir,
+            have_wrk, same_body=lambda case: case.kind != "write",
+        )
     finally:
         gunicorn.stop()
         uvicorn.stop()

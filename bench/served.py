@@ -454,6 +454,41 @@ def target(case, rps_ratio, p99_ratio):
     return "(no target)"
 
 
+def compare_served(state, cases, servers, runs, seconds, logdir, have_wrk, same_body):
+    """Two servers ((name, Server), (name, Server)) on the same cases: each case's answers checked
+    alike first (``same_body(case)``: the whole body, else its keys), then loaded on both in turn.
+    Returns (rows [(case, connections, first's runs, second's runs)], {case name: check})."""
+    (first_name, first), (second_name, second) = servers
+    checks = {}
+    for case in cases:
+        answers = [request_once(server.port, state, case, token=f"{n}-check") for n, (_, server) in enumerate(servers)]
+        for (status, body), (name, _) in zip(answers, servers, strict=True):
+            if status >= 300:
+                raise RuntimeError(f"{name} answered {status} to {case.method} {case.path}: {body[:500]!r}")
+        (_, a), (_, b) = answers
+        if same_body(case):
+            checks[case.name] = "same body" if comparable(a) == comparable(b) else "BODY DIFFERS"
+        else:
+            checks[case.name] = "same keys" if keys(a) == keys(b) else "KEYS DIFFER"
+    rows = []
+    for case in cases:
+        script = lua_script(state, case, logdir) if have_wrk else None
+        for connections in CONNECTIONS:
+            def load(server, seconds, case=case, script=script, connections=connections):
+                return load_case(server, state, case, script, connections, seconds)
+
+            load(first, 1)  # warm-up, unmeasured
+            load(second, 1)
+            ones, others = [], []
+            for _ in range(runs):  # interleaved: drift in the machine hits both alike
+                ones.append(load(first, seconds))
+                others.append(load(second, seconds))
+            rows.append((case, connections, ones, others))
+            print(f"  {case.name} c={connections}: {first_name} {median_of(ones, 'rps'):.0f}, {second_name} "
+                  f"{median_of(others, 'rps'):.0f} req/s", file=sys.stderr)
+    return rows, checks
+
+
 def section(args, state, report):
     report.section("5. Served: Flowdesk under gunicorn against the served floor")
     gunicorn = Path(sys.executable).parent / "gunicorn"
@@ -466,37 +501,13 @@ def section(args, state, report):
     logdir = tempfile.mkdtemp(prefix="flowdesk-served-")
     flowdesk = Server("config.wsgi", database_url, args.redis, 2, logdir)
     floor = Server("bench.floor_app", database_url, args.redis, 2, logdir)
-    rows = []
     try:
         flowdesk.wait(state, cases[0])
         floor.wait(state, cases[0])
-        checks = {}
-        for case in cases:
-            answers = [request_once(server.port, state, case, token=f"{name}-check")
-                       for name, server in (("f", flowdesk), ("floor", floor))]
-            for (status, body), app in zip(answers, ("Flowdesk", "floor"), strict=True):
-                if status >= 300:
-                    raise RuntimeError(f"{app} answered {status} to {case.method} {case.path}: {body[:500]!r}")
-            (_, ours), (_, theirs) = answers
-            if case.kind == "list":
-                checks[case.name] = "same body" if comparable(ours) == comparable(theirs) else "BODY DIFFERS"
-            else:
-                checks[case.name] = "same keys" if keys(ours) == keys(theirs) else "KEYS DIFFER"
-        for case in cases:
-            script = lua_script(state, case, logdir) if have_wrk else None
-            for connections in CONNECTIONS:
-                def load(server, seconds, case=case, script=script, connections=connections):
-                    return load_case(server, state, case, script, connections, seconds)
-
-                load(flowdesk, 1)  # warm-up, unmeasured
-                load(floor, 1)
-                ours, theirs = [], []
-                for _ in range(args.served_runs):  # interleaved: drift in the machine hits both alike
-                    ours.append(load(flowdesk, args.served_seconds))
-                    theirs.append(load(floor, args.served_seconds))
-                rows.append((case, connections, ours, theirs))
-                print(f"  {case.name} c={connections}: {median_of(ours, 'rps'):.0f} against "
-                      f"{median_of(theirs, 'rps'):.0f} req/s", file=sys.stderr)
+        rows, checks = compare_served(
+            state, cases, (("Flowdesk", flowdesk), ("floor", floor)), args.served_runs, args.served_seconds, logdir,
+            have_wrk, same_body=lambda case: case.kind == "list",
+        )
     finally:
         flowdesk.stop()
         floor.stop()
