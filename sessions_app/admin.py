@@ -145,6 +145,15 @@ class UserSessionAdmin(TranscriptAdminMixin, RetentionHoldAdminMixin, UserSessio
             obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)
 
+    def delete_model(self, request, obj):
+        services.deleted(obj)  # its sockets are let go
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for session in queryset.select_related(None).only("pk", "session_id", "organization_id"):
+            services.deleted(session)
+        super().delete_queryset(request, queryset)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         if change and any(formset.has_changed() for formset in formsets):

@@ -29,6 +29,16 @@ def published(session):
     events.publish(UPDATED, channel=channel(pk), organization_id=session.organization_id, render=lambda: rendered(pk))
 
 
+DELETED = "user_session.deleted"  # for its sockets (they are let go), not a webhook event
+
+
+def deleted(session):
+    """Tell the session's sockets, once the transaction commits, that it is gone."""
+    session_id = session.session_id
+    events.publish(DELETED, channel=channel(session.pk), organization_id=session.organization_id,
+                   render=lambda: {"sessionId": session_id})
+
+
 def owner_user_info(user):
     """The `userInfo` a session created through the API gets: its owner's id, as the vendor stores it."""
     return str(user.pk)

@@ -214,6 +214,9 @@ class TutorSockets:
                 before, patched, after = await sync_to_async(_apply_patch)(saved["user"], pk, patch)
             except ValueError as exc:
                 await self.server.emit("error", str(exc), to=sid)
+                # The sender applied its patch as it sent it: the session as stored puts it back in step.
+                if room.state is not None:
+                    await self.server.emit("PushCurrentSession", room.state, to=sid)
                 return
             except Exception:
                 logger.exception("Patch on user session %s failed", pk)
@@ -262,6 +265,11 @@ class TutorSockets:
         room.state = state
 
     async def on_event(self, room, event):
+        if event.type == services.DELETED:
+            # As for a session that cannot be had: each client is told, then let go.
+            for sid in list(room.members):
+                self.server.start_background_task(self._refuse, sid, INVALID_SESSION)
+            return
         async with room.lock:
             await self._push(room, event.data)
 

@@ -1,5 +1,6 @@
 import re
 
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
@@ -108,7 +109,9 @@ class UserSessionViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @extend_schema(responses={200: SESSION_ID_BODY})
     def destroy(self, request, *args, **kwargs):
         session = self.get_object()
-        session.delete()
+        with transaction.atomic():
+            services.deleted(session)  # its sockets are let go
+            session.delete()
         return Response({"sessionId": session.session_id})
 
     @extend_schema(

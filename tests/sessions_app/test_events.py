@@ -67,3 +67,20 @@ def test_an_admin_edit_publishes(tenant, session, heard, admin_client):
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.content[:2000]
     assert [event.data["name"] for event in heard] == ["Edited by staff"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_in_the_admin_or_through_rest_tells_the_sessions_sockets(tenant, session, heard, admin_client):
+    from tests.admin.helpers import admin_url
+
+    other = make_session(tenant.user, "zY9xW8vU7tS6", organization_id=tenant.organization.pk)
+    response = admin_client.post(admin_url(UserSession, "delete", session.pk), {"post": "yes"})
+    assert response.status_code == 302
+    response = admin_client.post(admin_url(UserSession, "changelist"), {
+        "action": "delete_selected", "_selected_action": [other.pk], "post": "yes"})
+    assert response.status_code == 302
+    third = make_session(tenant.user, "qR5pO4nM3lK2", organization_id=tenant.organization.pk)
+    assert tenant.client.delete("/session/qR5pO4nM3lK2").status_code == 200
+    assert [(event.type, event.channel, event.data) for event in heard] == [
+        ("user_session.deleted", f"user_session:{s.pk}", {"sessionId": s.session_id}) for s in (session, other, third)]
+    assert not UserSession.objects.exists()

@@ -199,6 +199,9 @@ def test_an_invalid_patch_writes_nothing_and_is_an_error(clients, tenant, sessio
     clients.send(cmd="emit", name="a", event="UpdateCurrentSessionDiff",
                  data=[{"op": "replace", "path": "/easyMode", "value": "very"}])
     assert clients.wait("a", "error").startswith("Invalid session: easyMode")
+    # The client had applied its patch as it sent it: the stored session puts it back in step.
+    clients.wait("a", "PushCurrentSession")
+    assert clients.state("a") == body(tenant, session) == before
     clients.send(cmd="emit", name="a", event="UpdateCurrentSessionDiff",
                  data=[{"op": "remove", "path": "/dialogue/7"}])
     assert clients.wait("a", "error").startswith("Invalid patch")
@@ -219,6 +222,20 @@ def test_rest_writes_reach_socket_clients_as_diffs(server, clients, tenant, sess
     diff = clients.wait("a", "PushSessionDiff", lambda diff: any(op["path"] == "/name" for op in diff))
     assert {"op": "replace", "path": "/name", "value": "Loops, lesson 2"} in diff
     assert clients.state("a") == body(tenant, session)
+
+
+def test_a_deleted_session_lets_its_sockets_go(server, clients, tenant, session):
+    for name in ("a", "b"):
+        clients.connect(name, session.session_id, key=tenant.raw_key)
+        clients.wait(name, "PushCurrentSession")
+    request = urllib.request.Request(f"{server.url}/session/{session.session_id}", method="DELETE",
+                                     headers={"Api-key": tenant.raw_key})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    for name in ("a", "b"):
+        assert clients.wait(name, "error") == "Invalid sessionId"
+        clients.wait(name, "disconnect")
+    assert not UserSession.objects.filter(pk=session.pk).exists()
 
 
 def test_a_disconnect_leaves_clients_and_the_others_hear_it(clients, tenant, session):
