@@ -9,6 +9,8 @@ READ transaction, begun and committed in the same round trip): a row changing be
 statements (a session moving up the page) cannot make the children disagree with the page.
 """
 
+import contextlib
+
 import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
@@ -44,7 +46,8 @@ def fetch_together(*querysets):
         cursors = [first, *(connection.cursor() for _ in compiled[1:])]
         raw = connection.connection
         try:
-            with raw.pipeline():
+            # Django's errors (and its note that the connection may be broken), as its cursors raise them.
+            with connection.wrap_database_errors, raw.pipeline():
                 raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 for cursor, (_, sql, params) in zip(cursors, compiled, strict=True):
                     if sql is not None:
@@ -57,8 +60,9 @@ def fetch_together(*querysets):
         finally:
             for cursor in cursors[1:]:
                 cursor.close()
-            if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                raw.rollback()  # a statement failed: the pipeline's transaction is left aborted
+            if raw.info.transaction_status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR):
+                with contextlib.suppress(psycopg.Error):  # a statement failed: its transaction is left open
+                    raw.rollback()
     return [list(compiler.results_iter(results=[rows], tuple_expected=True))
             for (compiler, _, _), rows in zip(compiled, fetched, strict=True)]
 

@@ -178,3 +178,19 @@ def test_on_the_wire_each_list_is_two_round_trips(tenant):
     finally:
         server.stop()
         proxy.close()
+
+
+def test_a_statement_failing_in_a_pipeline_is_djangos_error_and_the_connection_goes_on(tenant):
+    from django.db import DataError
+    from django.db.models import ExpressionWrapper, IntegerField, Value
+
+    from flowdesk.db.pipeline import fetch_together
+    from sessions_app.models import UserSession
+
+    tenant.client.post("/session/new")
+    sessions = UserSession.objects.all()
+    broken = sessions.annotate(x=ExpressionWrapper(Value(1) / Value(0), output_field=IntegerField())).values_list("x")
+    with pytest.raises(DataError):
+        fetch_together(sessions.values_list("pk"), broken)
+    assert fetch_together(sessions.values_list("session_id"), sessions.values_list("language")) == [
+        list(sessions.values_list("session_id")), [("en",)]]
