@@ -32,15 +32,12 @@ def iso_z(value):
     """ISO 8601 in UTC with `Z`; fractional seconds only where stored (trailing zeros dropped)."""
     if value is None:
         return None
-    if (value.tzinfo is UTC or value.utcoffset() == _ZERO) and value.year >= 1000:
-        # What the database gives: three times faster than strftime, and a page renders thousands.
-        text = value.isoformat()[:-6]  # without "+00:00"; the fraction only where there is one
-        return (text.rstrip("0") if value.microsecond else text) + "Z"
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    if not (value.tzinfo is UTC or value.utcoffset() == _ZERO):
+        value = value.astimezone(UTC)
+    # isoformat, not strftime: three times faster (a page renders thousands), and its year always
+    # has four digits (glibc's %Y writes 799 for 0799, which is no RFC 3339 date-time).
+    text = value.isoformat()[:-6]  # without "+00:00"; the fraction only where there is one
+    return (text.rstrip("0") if value.microsecond else text) + "Z"
 
 
 # A timestamp column as PostgreSQL formats it in a raw-SQL page, to be finished by utc_text_z.
@@ -51,8 +48,6 @@ def utc_text_z(text):
     """iso_z of a timestamp given as UTC_TEXT_SQL's text: no datetime built for it."""
     if text is None:
         return None
-    if text[0] == "0":  # a year before 1000: iso_z's own spelling of it
-        return iso_z(datetime.fromisoformat(text + "+00:00"))
     return text.rstrip("0").rstrip(".") + "Z"  # the fraction only where there is one
 
 

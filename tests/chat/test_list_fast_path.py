@@ -89,7 +89,8 @@ def test_page_query_is_what_the_serializer_validates(query):
         (datetime(2024, 5, 1, 9, 0, tzinfo=UTC), "2024-05-01T09:00:00Z"),
         (datetime(2024, 5, 1, 9, 0, 0, 500000, tzinfo=UTC), "2024-05-01T09:00:00.5Z"),
         (datetime(2024, 5, 1, 9, 0, 0, 1, tzinfo=UTC), "2024-05-01T09:00:00.000001Z"),
-        (datetime(999, 1, 1, tzinfo=UTC), "999-01-01T00:00:00Z"),  # iso_z's general form (strftime)
+        (datetime(999, 1, 1, tzinfo=UTC), "0999-01-01T00:00:00Z"),  # four digits: an RFC 3339 date-time
+        (datetime(799, 3, 15, 4, 50, 9, tzinfo=ZoneInfo("UTC")), "0799-03-15T04:50:09Z"),
         (datetime(2024, 5, 1, 11, 0, tzinfo=ZoneInfo("Europe/Paris")), "2024-05-01T09:00:00Z"),
         (datetime(2024, 5, 1, 9, 0, tzinfo=ZoneInfo("UTC")), "2024-05-01T09:00:00Z"),
     ],

@@ -440,6 +440,9 @@ def test_put_drops_keys_no_session_has_at_any_depth(tenant):
          "2020-01-02T03:04:05Z", "2021-06-07T08:09:10.5Z"),
         ({"updatedAt": "2019-12-31T23:59:59+02:00"}, "2024-03-01T12:00:00Z", "2019-12-31T21:59:59Z"),
         ({"createdAt": "2020-01-02T03:04:05.123Z"}, "2020-01-02T03:04:05.123Z", None),
+        # A year before 1000 answers with four digits, as RFC 3339 wants (the fuzzer found "799-...").
+        ({"createdAt": "0799-03-15T04:50:09Z", "updatedAt": "0001-01-02T00:00:00.25Z"},
+         "0799-03-15T04:50:09Z", "0001-01-02T00:00:00.25Z"),
         ({}, "2024-03-01T12:00:00Z", None),
     ],
 )
