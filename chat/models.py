@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Substr
 from django.utils import timezone
 
 from accounts.models import Organization
+from retention.models import hold_field
 
 # How much of the first user message the list's `preview` carries.
 PREVIEW_LENGTH = 100
@@ -130,8 +131,7 @@ class ChatSession(models.Model):
     # so "most recent first" means the same on PostgreSQL and SQLite (their NULLs sort apart).
     activity_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
-    # Kept by apply_retention whatever the organization's policy (not part of the vendor's shape).
-    retention_hold = models.BooleanField(default=False, db_default=False, help_text="Never deleted by retention.")
+    retention_hold = hold_field()
 
     objects = ChatSessionQuerySet.as_manager()
 

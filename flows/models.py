@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
+from retention.models import hold_field
 
 
 class StepType(models.TextChoices):
@@ -141,8 +142,7 @@ class LiveFlowSession(TimestampedModel):
     # Raised by every change to the session or its recorded steps (flows/live.py): the event
     # stream's ids, which a reconnecting client's Last-Event-ID is compared with.
     revision = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
-    # Kept by apply_retention whatever the organization's policy (not part of the vendor's shape).
-    retention_hold = models.BooleanField(default=False, db_default=False, help_text="Never deleted by retention.")
+    retention_hold = hold_field()
 
     objects = LiveFlowSessionQuerySet.as_manager()
 

@@ -17,6 +17,12 @@ def days_field(what):
     )
 
 
+def hold_field():
+    """A session's own hold: apply_retention keeps it whatever its organization's policy (not part of
+    any vendor's shape)."""
+    return models.BooleanField(default=False, db_default=False, help_text="Never deleted by retention.")
+
+
 class RetentionPolicy(models.Model):
     organization = models.OneToOneField(
         Organization, primary_key=True, on_delete=models.CASCADE, related_name="retention_policy"

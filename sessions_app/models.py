@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
+from retention.models import hold_field
 
 SESSION_ID_LENGTH = 12
 _SESSION_ID_ALPHABET = string.ascii_letters + string.digits
@@ -107,8 +108,7 @@ class UserSession(models.Model):
     clicks = models.JSONField(null=True, blank=True)
     # A user id string or {id, username, image, email}, as given.
     user_info = models.JSONField(null=True, blank=True)
-    # Kept by apply_retention whatever the organization's policy (not part of the vendor's shape).
-    retention_hold = models.BooleanField(default=False, db_default=False, help_text="Never deleted by retention.")
+    retention_hold = hold_field()
 
     # Imports keep the vendor's timestamps, so neither is auto_now.
     created_at = models.DateTimeField(default=timezone.now)
