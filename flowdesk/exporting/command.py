@@ -13,11 +13,11 @@ import sys
 import tempfile
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
+from django.core.management.base import CommandError
 
 from accounts.models import Organization, home_organization
 from flowdesk.api.fields import parse_iso
+from flowdesk.commands import FileCommand, file_format, progress_bar
 
 
 def user_flag(username):
@@ -28,11 +28,10 @@ def user_flag(username):
     return user
 
 
-class ExportCommand(BaseCommand):
-    #: a required --org naming an existing organization (``self.organization(options)``)
-    organization_flag = False
+class ExportCommand(FileCommand):
+    # organization_flag: a required --org naming an existing organization (``self.organization(options)``)
 
-    def add_arguments(self, parser):
+    def add_file_arguments(self, parser):
         parser.add_argument(
             "-o", "--output", metavar="FILE",
             help="Write the export here (in place once it is complete); default: standard output.",
@@ -44,15 +43,8 @@ class ExportCommand(BaseCommand):
         )
         parser.add_argument("--updated-after", metavar="T", help="Only records updated at or after T (ISO 8601).")
         parser.add_argument("--updated-before", metavar="T", help="Only records updated before T (ISO 8601).")
-        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
-        if self.organization_flag:
-            parser.add_argument("--org", required=True, help="Organization id.")
-        self.add_scope_arguments(parser)
 
     # --- hooks -------------------------------------------------------------------------------
-
-    def add_scope_arguments(self, parser):
-        """The family's own flags beside --org."""
 
     def make_export(self, options, updated_after, updated_before):
         """The family's Export of the scope the flags name; CommandError naming a flag otherwise."""
@@ -97,17 +89,9 @@ class ExportCommand(BaseCommand):
             raise CommandError("--updated-after must be earlier than --updated-before.")
         export = self.make_export(options, after, before)
         path = options["output"]
-        fmt = options["format"] or ("jsonl" if path and path.endswith((".jsonl", ".ndjson")) else "json")
-        err = getattr(self.stderr, "_out", sys.stderr)
+        fmt = file_format(options["format"], path)
         with self._output(path) as write:  # first: a FILE that cannot be written is said before any bar
-            bar = tqdm(
-                desc=f"exporting {export.noun[1]}",
-                unit=" records",
-                file=err,
-                disable=options["no_progress"] or None,  # None: off when stderr is not a terminal
-                mininterval=0.5,
-                leave=False,
-            )
+            bar = progress_bar(self, options, f"exporting {export.noun[1]}", " records")
             try:
                 for chunk in export.chunks(fmt):
                     write(chunk)

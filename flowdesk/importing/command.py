@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import ijson
 import orjson
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DatabaseError, transaction
 from rest_framework import serializers
-from tqdm import tqdm
 
 from accounts.models import Membership, Organization
 from flowdesk.api.errors import flatten_validation
+from flowdesk.commands import FileCommand, file_format, progress_bar
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 
@@ -89,28 +89,21 @@ class Progress:
     read: int = 0
 
 
-class ImportCommand(BaseCommand):
+class ImportCommand(FileCommand):
     #: what one record is called in messages ("session", "message flow")
     record_name = "record"
     #: ijson prefix of the records when the file is a JSON object rather than an array
     envelope_prefix = None
     batch_size = 500
-    #: a required --org, the organization the records go into (created when missing)
-    organization_flag = False
+    # organization_flag: a required --org, the organization the records go into (created when missing)
+    org_help = "Organization id; created when missing."
 
-    def add_arguments(self, parser):
+    def add_file_arguments(self, parser):
         parser.add_argument("file", help="A JSON array (or JSON Lines with .jsonl / --format jsonl); - reads stdin.")
         parser.add_argument("--format", choices=["json", "jsonl"], help="Default: from the file name, else json.")
         parser.add_argument("--dry-run", action="store_true", help="Validate everything, write nothing.")
-        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
-        if self.organization_flag:
-            parser.add_argument("--org", required=True, help="Organization id; created when missing.")
-        self.add_scope_arguments(parser)
 
     # --- hooks -------------------------------------------------------------------------------
-
-    def add_scope_arguments(self, parser):
-        """The family's own flags beside --org."""
 
     def resolve_scope(self, options):
         raise NotImplementedError
@@ -157,18 +150,11 @@ class ImportCommand(BaseCommand):
 
     def handle(self, *args, **options):
         path = options["file"]
-        fmt = options["format"] or ("jsonl" if path.endswith((".jsonl", ".ndjson")) else "json")
+        fmt = file_format(options["format"], path)
         stream = self._open(path)
         progress = Progress()
         dry_run = options["dry_run"]
-        bar = tqdm(
-            desc=f"importing {path}",
-            unit=" records",
-            file=getattr(self.stderr, "_out", sys.stderr),
-            disable=options["no_progress"],
-            mininterval=0.5,
-            leave=False,
-        )
+        bar = progress_bar(self, options, f"importing {path}", " records")
         try:
             with transaction.atomic():
                 scope = self.resolve_scope(options)

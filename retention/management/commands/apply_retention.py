@@ -1,14 +1,13 @@
-import sys
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.utils import timezone
-from tqdm import tqdm
 
 import audit
 from accounts.models import Organization
 from audit.models import Action
+from flowdesk.commands import add_progress_flag, progress_bar
 from retention.apply import BATCH_SIZE, FAMILIES, PolicyHeld, apply_family
 from retention.models import RetentionPolicy
 
@@ -26,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N",
                             help=f"Sessions deleted per transaction ({BATCH_SIZE}).")
-        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+        add_progress_flag(parser)
 
     def handle(self, *args, **options):
         if options["batch_size"] < 1:
@@ -57,14 +56,12 @@ class Command(BaseCommand):
 
     def apply_policy(self, policy, now, dry_run, options):
         counts = dict.fromkeys((family.key for family in FAMILIES), 0)
-        err = getattr(self.stderr, "_out", sys.stderr)
         try:
             for family in FAMILIES:
                 days = getattr(policy, family.policy_field)
                 if days is None:
                     continue
-                bar = tqdm(desc=f"{policy.pk}: {family.noun}", unit=" sessions", file=err,
-                           disable=options["no_progress"] or None, mininterval=0.5, leave=False)
+                bar = progress_bar(self, options, f"{policy.pk}: {family.noun}", " sessions")
                 try:
                     batches = apply_family(family, policy.pk, now - timedelta(days=days), dry_run=dry_run,
                                            batch_size=options["batch_size"])
