@@ -1,7 +1,10 @@
 """Field formats every family shares."""
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from rest_framework import serializers
 
 _ZERO = timedelta(0)
@@ -49,6 +52,20 @@ def utc_text_z(text):
     if text is None:
         return None
     return text.rstrip("0").rstrip(".") + "Z"  # the fraction only where there is one
+
+
+# An integer of 20 digits or more may be past 64 bits, where orjson reads a float.
+_LONG_NUMBER = re.compile(r"[0-9]{20}")
+
+
+def jsonb_text_value(text):
+    """The value of a jsonb column read as text (``column::text``), as Django's JSONField reads
+    it: orjson, five times faster than the json module, except where a number is too long for it."""
+    if text is None:
+        return None
+    if _LONG_NUMBER.search(text):
+        return json.loads(text)
+    return orjson.loads(text)
 
 
 def isoformat_z(value):

@@ -6,7 +6,7 @@ The list, GET one, the answers to POST, PUT and PATCH, the admin export, the imp
 """
 
 
-from flowdesk.api.fields import iso_z
+from flowdesk.api.fields import iso_z, jsonb_text_value, utc_text_z
 from flowdesk.api.renderers import column_reader
 
 # The list's keys, in the body's order, each with the column it reads (agent: its agent id).
@@ -46,6 +46,19 @@ def message_flow_row(row, detail=False):
     data = dict(zip(_DETAIL_NAMES if detail else _LIST_NAMES, row, strict=False))
     data["createdAt"] = iso_z(row[_CREATED_AT])
     data["updatedAt"] = iso_z(row[_UPDATED_AT])
+    return data
+
+
+_SETTINGS = LIST_COLUMNS.index("settings")
+
+
+def message_flow_text_row(row):
+    """A list item from a row of ``LIST_COLUMNS`` whose settings are jsonb text and timestamps
+    UTC text (messaging.api.views.PAGE_SQL): no datetime or dict built only to be written again."""
+    data = dict(zip(_LIST_NAMES, row, strict=False))
+    data["settings"] = jsonb_text_value(row[_SETTINGS])
+    data["createdAt"] = utc_text_z(row[_CREATED_AT])
+    data["updatedAt"] = utc_text_z(row[_UPDATED_AT])
     return data
 
 
