@@ -65,7 +65,10 @@ def jsonb_text_value(text):
         return None
     if _LONG_NUMBER.search(text):
         return json.loads(text)
-    return orjson.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # e.g. 1e400 spelled short: read as Django would
+        return json.loads(text)
 
 
 def isoformat_z(value):

@@ -483,3 +483,16 @@ def test_resume_makes_the_session_the_most_recent(tenant):
     assert [s["sessionId"] for s in tenant.client.get("/session").json()] == ["older0000001", "newer0000001"]
     response = tenant.client.post("/session/resume/unknown00001/")
     assert response.status_code == 404
+
+
+def test_the_list_reads_stored_json_as_get_one_does_long_integers_included(tenant):
+    """The list parses JSON columns with orjson, which reads an integer past 64 bits as a float;
+    such numbers (stored by an import or the admin) must come back as GET one gives them."""
+    make_session(tenant.user, "long00000001", dialogue=1, workspace={"big": 2**70, "u64": 2**64 - 1},
+                           clicks=[{"x": -(10**25), "y": 0.5, "value": 2**65, "timestamp": 1}])
+    one = stored_body(tenant.client, "long00000001")
+    listed = tenant.client.get("/session").json()
+    assert listed == [one]
+    assert one["workspace"] == {"big": 2**70, "u64": 2**64 - 1}
+    assert one["clicks"] == [{"x": -(10**25), "y": 0.5, "value": 2**65, "timestamp": 1}]
+    assert type(listed[0]["workspace"]["big"]) is int

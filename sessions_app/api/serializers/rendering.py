@@ -7,14 +7,12 @@ a model instance through the same column lists (``session_data``: GET one, the a
 socket push), so both give the same bytes.
 """
 
-import json
 from collections import defaultdict
 
-import orjson
 from django.db.models import JSONField, TextField
 from django.db.models.functions import Cast
 
-from flowdesk.api.fields import iso_z
+from flowdesk.api.fields import iso_z, jsonb_text_value
 from flowdesk.api.renderers import column_reader
 from flowdesk.db.pipeline import fetch_together
 from sessions_app.models import AudioClip, DialogueItem, UserSession
@@ -154,15 +152,6 @@ def _selected(columns, json_at):
     return [Cast(name, output_field=TextField()) if i in json_at else name for i, name in enumerate(columns)]
 
 
-def _loads(text):
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # e.g. an integer beyond 64 bits: read as Django would
-        return json.loads(text)
-
-
 _SESSION_JSON_AT = _json_at(UserSession, SESSION_COLUMNS)
 _SESSION_SELECTED = _selected(SESSION_COLUMNS, _SESSION_JSON_AT)
 _DIALOGUE_SELECTED = _selected(DIALOGUE_COLUMNS, _json_at(DialogueItem, DIALOGUE_COLUMNS))  # `content` only
@@ -184,12 +173,12 @@ def sessions_data(sessions):
     )
     dialogue_of, audios_of = defaultdict(list), defaultdict(list)
     for session_pk, item_id, content_type, is_user, content, ui in items:
-        dialogue_of[session_pk].append(item_data(item_id, content_type, is_user, _loads(content), ui))
+        dialogue_of[session_pk].append(item_data(item_id, content_type, is_user, jsonb_text_value(content), ui))
     for session_pk, clip_id, base64 in clips:
         audios_of[session_pk].append(audio_data(clip_id, base64))
     bodies = []
     for pk, *row in rows:
         for i in _SESSION_JSON_AT:
-            row[i] = _loads(row[i])
+            row[i] = jsonb_text_value(row[i])
         bodies.append(session_body(row, dialogue_of[pk], audios_of[pk]))
     return bodies
