@@ -9,7 +9,6 @@ by wrk (else its Python client) at 1 and 16 connections, the two servers in turn
 is the median of the runs. Writes a section into bench/RESULTS.md (replacing a previous one).
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -24,15 +23,11 @@ SECTION = "## REST under uvicorn against gunicorn (issue #15, bench/asgi_vs_wsgi
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL without database name")
-    parser.add_argument("--database", default="flowdesk_bench_asgi", help="database to (re)create and fill")
-    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    from bench.run import bench_parser
+
+    parser = bench_parser(__doc__, "flowdesk_bench_asgi", redis=True, no_write=True)
     parser.add_argument("--seconds", type=int, default=3, help="length of each run")
     parser.add_argument("--runs", type=int, default=3, help="runs of each server per figure")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
-    parser.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     args = parser.parse_args(argv)
     # bench/cases.py's generator, at a few thousand rows: the servers are compared, not the tables.
     args.live_sessions, args.live_steps, args.live_versions = 2_000, 5, 3
@@ -80,13 +75,13 @@ def section_text(args, rows, checks, have_wrk):
     import uvicorn
 
     from bench import served
-    from bench.run import _memory, _pg_version
+    from bench.run import machine
 
     tool = "wrk" if have_wrk else "bench/served.py's Python client (wrk was not installed: lower figures)"
     lines = [
         SECTION, "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; `python -m bench.asgi_vs_wsgi {' '.join(sys.argv[1:])}`; "
-        f"{os.cpu_count()} cores, {_memory()}, PostgreSQL {_pg_version()}, uvicorn {uvicorn.__version__}",
+        f"{machine()}, uvicorn {uvicorn.__version__}",
         "",
         "bench/served.py's REST cases served by the README's two servers side by side, 2 workers each, DEBUG "
         "off, loopback, this database (2,000 live-flow sessions, 2,000 chat sessions, 500 user sessions, 2,000 "
@@ -125,11 +120,9 @@ def section_text(args, rows, checks, have_wrk):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from bench.run import own_database
+    from bench.run import NO_RATE_LIMITS, own_database
 
-    own_database(args.server, args.database, **{  # the servers are measured, not the rate limiter
-        f"RATE_LIMIT_{family}": "100000000/second" for family in ("LIVE_FLOWS", "USER_SESSIONS", "WORKFLOW_CHAT", "MESSAGE_FLOWS")
-    })
+    own_database(args.server, args.database, **NO_RATE_LIMITS)
     from bench import cases
 
     print("== generating", file=sys.stderr)

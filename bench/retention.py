@@ -10,7 +10,6 @@ transaction is timed too (the longest is the longest any row stayed locked). The
 their own section of bench/RESULTS.md, replaced on each run; the rest of the file is left as it is.
 """
 
-import argparse
 import io
 import os
 import statistics
@@ -32,12 +31,9 @@ FULL_SIZE = 1_000_000
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL without database name")
-    parser.add_argument("--database", default="flowdesk_bench_retention", help="database to (re)create and fill")
-    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
-    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
+    from bench.run import bench_parser
+
+    parser = bench_parser(__doc__, "flowdesk_bench_retention", redis=True)
     parser.add_argument("--sessions", type=int, default=FULL_SIZE, help="chat sessions deleted")
     parser.add_argument("--messages", type=int, default=2, help="messages per chat session")
     parser.add_argument("--list-sessions", type=int, default=10_000, help="chat sessions of the listed organization")
@@ -181,7 +177,7 @@ def measure(args):
 
 
 def section_lines(args, result):
-    from bench.run import _memory, _pg_version
+    from bench.run import machine, table_row
 
     ms = [b * 1000 for b in result["batches"]]
     reduced = "" if args.sessions >= FULL_SIZE else (
@@ -189,7 +185,7 @@ def section_lines(args, result):
     lines = [
         SECTION, "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; `python -m bench.retention {' '.join(sys.argv[1:])}`; "
-        f"{os.cpu_count()} cores, {_memory()}, PostgreSQL {_pg_version()}",
+        f"{machine()}",
         "",
         f"`apply_retention --org` deleted {args.sessions:,} chat sessions with their {result['doomed_messages']:,} "
         f"messages (one organization, a 30-day policy, every session older) in batches of {args.batch_size:,}, "
@@ -200,8 +196,8 @@ def section_lines(args, result):
         "",
         "| list load | requests | req/s | p50 ms | p99 ms | max ms | non-2xx |",
         "| --- | --- | --- | --- | --- | --- | --- |",
-        "| " + " | ".join(str(c) for c in result["before"].row("alone")) + " |",
-        "| " + " | ".join(str(c) for c in result["during"].row("during the delete")) + " |",
+        table_row(result["before"].row("alone")),
+        table_row(result["during"].row("during the delete")),
         "",
         f"Delete: {result['summary']} in {result['seconds']:.1f} s ({args.sessions / result['seconds']:,.0f} "
         f"sessions/s), {len(ms):,} batches; each batch's transaction (the longest any row lock was held): median "
@@ -221,11 +217,9 @@ def write_section(path, lines):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from bench.run import own_database
+    from bench.run import NO_RATE_LIMITS, own_database
 
-    own_database(args.server, args.database, **{  # the list is measured, not the rate limiter
-        f"RATE_LIMIT_{family}": "100000000/second" for family in ("LIVE_FLOWS", "USER_SESSIONS", "WORKFLOW_CHAT", "MESSAGE_FLOWS")
-    })
+    own_database(args.server, args.database, **NO_RATE_LIMITS)
     result = measure(args)
     lines = section_lines(args, result)
     print("\n".join(lines), file=sys.stderr)

@@ -19,15 +19,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# Benchmarks measure the code, not the rate limiter: every family's limit out of reach.
+NO_RATE_LIMITS = {
+    f"RATE_LIMIT_{family}": "100000000/second" for family in ("LIVE_FLOWS", "USER_SESSIONS", "WORKFLOW_CHAT", "MESSAGE_FLOWS")
+}
 SECTIONS = ["generate", "lists", "scale", "imports", "served", "live_memory", "exports"]
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_parser(doc, database, redis=False, no_write=False):
+    """The flags every benchmark (this one and the standalone ones) takes: the PostgreSQL server, the
+    database of its own, RESULTS.md; ``redis``: the Redis database its served Flowdesk uses; ``no_write``:
+    --no-write, the section printed instead."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432"),
                         help="PostgreSQL server URL without database name")
-    parser.add_argument("--database", default="flowdesk_bench", help="database to (re)create and fill")
+    parser.add_argument("--database", default=database, help="database to (re)create and fill")
+    if redis:
+        parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                            help="Redis database the served Flowdesk uses (rate limits, Celery's queue)")
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
+    if no_write:
+        parser.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
+    return parser
+
+
+def parse_args(argv):
+    parser = bench_parser(__doc__, "flowdesk_bench", redis=True)
     parser.add_argument("--runs", type=int, default=7, help="measured runs per figure")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     parser.add_argument("--live-sessions", type=int, default=100_000)
@@ -45,8 +62,6 @@ def parse_args(argv):
     parser.add_argument("--import-large", type=int, default=100_000)
     parser.add_argument("--served-seconds", type=int, default=5, help="length of each served run")
     parser.add_argument("--served-runs", type=int, default=3, help="served runs of each side per figure (3 or more)")
-    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
-                        help="Redis database the served section uses (rate limits, Celery's queue)")
     parser.add_argument("--memory-small", type=int, default=10_000, help="sessions of the smaller live flow served")
     parser.add_argument("--memory-large", type=int, default=100_000, help="sessions of the larger live flow served")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and 2 runs: checks the benchmark works")
@@ -118,10 +133,10 @@ class Report:
         print(line, file=sys.stderr)
 
     def table(self, header, rows):
-        self.add("| " + " | ".join(header) + " |")
-        self.add("| " + " | ".join("---" for _ in header) + " |")
+        self.add(table_row(header))
+        self.add(table_row("---" for _ in header))
         for row in rows:
-            self.add("| " + " | ".join(str(cell) for cell in row) + " |")
+            self.add(table_row(row))
 
     def write(self, path):
         head = [
@@ -147,6 +162,32 @@ STANDALONE = re.compile(r"^## [^\n]*\(issue #\d+, bench/\w+\.py\)$.*?(?=^## |\Z)
 def standalone_sections(path):
     current = Path(path).read_text() if Path(path).exists() else ""
     return ["", *(match.group(0).rstrip() for match in STANDALONE.finditer(current))] if STANDALONE.search(current) else []
+
+
+def table_row(cells):
+    """A Markdown table's row."""
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def machine():
+    """The machine a figure was measured on, as every section's head line says it."""
+    return f"{os.cpu_count()} cores, {_memory()}, PostgreSQL {_pg_version()}"
+
+
+def log(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def put_section(args, heading, text, name):
+    """A standalone benchmark's end: its section printed (--no-write), else written into RESULTS.md in
+    place of the one a previous run wrote."""
+    from bench.measure import replace_section
+
+    if args.no_write:
+        print(text)
+    else:
+        replace_section(args.output, heading, text)
+        log(f"wrote the {name} section of {args.output}")
 
 
 def _memory():
@@ -179,9 +220,7 @@ def main(argv=None):
     recreate_database(args.server, args.database)
     os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    # Benchmarks measure the code, not the rate limiter.
-    for family in ("LIVE_FLOWS", "USER_SESSIONS", "WORKFLOW_CHAT", "MESSAGE_FLOWS"):
-        os.environ[f"RATE_LIMIT_{family}"] = "100000000/second"
+    os.environ.update(NO_RATE_LIMITS)
     import django
 
     django.setup()

@@ -8,7 +8,6 @@ superuser sees it (the four families' queries and the template) and each family'
 and writes a "Search" section into bench/RESULTS.md (replacing the one a previous run wrote).
 """
 
-import argparse
 import os
 import sys
 import time
@@ -31,15 +30,12 @@ JP_EVERY, TOWER_EVERY, RARE_ROWS = 100, 5_000, 5
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL without database name")
-    parser.add_argument("--database", default="flowdesk_bench_search", help="database to (re)create and fill")
+    from bench.run import bench_parser
+
+    parser = bench_parser(__doc__, "flowdesk_bench_search", no_write=True)
     parser.add_argument("--messages", type=int, default=1_000_000, help="chat messages (5 a chat)")
     parser.add_argument("--items", type=int, default=1_000_000, help="dialogue items (20 a user session)")
     parser.add_argument("--runs", type=int, default=9, help="measured runs per figure")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
-    parser.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     args = parser.parse_args(argv)
     if args.messages < 5 or args.items < 20:
         parser.error("--messages needs at least 5 and --items at least 20")
@@ -182,12 +178,11 @@ def _run(connection, sql):
 def section_text(args, loaded, built, sizes, rows):
     import platform
 
-    from bench.run import _memory, _pg_version
+    from bench.run import machine, table_row
 
     lines = [
         SECTION, "",
-        f"- {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {os.cpu_count()} cores, {_memory()}, PostgreSQL "
-        f"{_pg_version()}, load average {args.load:.1f} when measuring (the machine is shared); `python -m bench.search --messages {args.messages} --items {args.items}` "
+        f"- {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {machine()}, load average {args.load:.1f} when measuring (the machine is shared); `python -m bench.search --messages {args.messages} --items {args.items}` "
         f"({platform.python_version()})",
         f"- {args.messages:,} chat messages (two organizations) and {args.items:,} dialogue items, loaded with COPY "
         f"in {loaded:.0f} s; one row in "
@@ -202,29 +197,19 @@ def section_text(args, loaded, built, sizes, rows):
         "| search | term | rows matching (chat / dialogue) | hits on the page | first page | the family's query | "
         f"the session list's search box | page under {TARGET_MS} ms | found |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(table_row(row) for row in rows),
     ]
-    for row in rows:
-        lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
+    from bench.run import log, put_section
+
     args = parse_args(sys.argv[1:] if argv is None else argv)
-
-    def log(line):
-        print(line, file=sys.stderr, flush=True)
-
     setup_django(args)
     loaded, built, sizes = fill(args, log)
     rows = measure(args, log)
-    text = section_text(args, loaded, built, sizes, rows)
-    if args.no_write:
-        print(text)
-    else:
-        from bench.measure import replace_section
-
-        replace_section(args.output, SECTION, text)
-        log(f"wrote the search section of {args.output}")
+    put_section(args, SECTION, section_text(args, loaded, built, sizes, rows), "search")
 
 
 if __name__ == "__main__":
