@@ -125,12 +125,6 @@ def authenticate(conn, request):
     return row[2], row[3], row[4]
 
 
-def fetch(conn, sql, params):
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def one(items):
     if not items:
         raise HTTPError(404, "Not found.")
@@ -149,7 +143,7 @@ def live_flow_sessions(conn, request, tenant, live_flow_id):
 
 
 def live_flow_session(conn, request, tenant, live_flow_id, session_id):
-    rows = fetch(conn, ONE_LIVE_FLOW_SESSION_SQL, {"live_flow_id": live_flow_id, "id": session_id, "limit": 1})
+    rows = floors.fetch(conn, ONE_LIVE_FLOW_SESSION_SQL, {"live_flow_id": live_flow_id, "id": session_id, "limit": 1})
     return 200, orjson.dumps(one(floors.live_flow_session_items(rows)))
 
 
@@ -184,7 +178,7 @@ def start_live_flow_session(conn, request, tenant, live_flow_id):
             (step_row_id, session_id, version_id, start_step))
         cursor.execute("UPDATE flows_liveflowsession SET current_step_id = %s, revision = revision + 1 WHERE id = %s",
                        (step_row_id, session_id))
-    rows = fetch(conn, ONE_LIVE_FLOW_SESSION_SQL, {"live_flow_id": live_flow_id, "id": session_id, "limit": 1})
+    rows = floors.fetch(conn, ONE_LIVE_FLOW_SESSION_SQL, {"live_flow_id": live_flow_id, "id": session_id, "limit": 1})
     lpush(QUEUE, str(step_row_id))
     return 200, orjson.dumps(one(floors.live_flow_session_items(rows)))
 
@@ -194,7 +188,7 @@ def user_sessions(conn, request, tenant):
 
 
 def user_session(conn, request, tenant, session_id):
-    rows = fetch(conn, ONE_USER_SESSION_SQL, {"user_id": tenant[0], "session_id": session_id, "limit": 1,
+    rows = floors.fetch(conn, ONE_USER_SESSION_SQL, {"user_id": tenant[0], "session_id": session_id, "limit": 1,
                                               "offset": 0})
     return 200, orjson.dumps(one(floors.user_session_items(rows)))
 
@@ -232,7 +226,7 @@ def chat_sessions(conn, request, tenant):
 
 
 def chat_session(conn, request, tenant, session_id):
-    rows = fetch(conn, ONE_CHAT_SESSION_SQL, {"org": tenant[1], "session_id": session_id, "limit": 1, "offset": 0})
+    rows = floors.fetch(conn, ONE_CHAT_SESSION_SQL, {"org": tenant[1], "session_id": session_id, "limit": 1, "offset": 0})
     return 200, orjson.dumps(envelope(one(floors.chat_session_items(rows))))
 
 
@@ -284,7 +278,7 @@ def _message_flow(rows):
 
 
 def message_flow(conn, request, tenant, flow_id):
-    rows = fetch(conn, ONE_MESSAGE_FLOW_SQL, {"workspace": _workspace(tenant), "id": flow_id, "limit": 1, "offset": 0})
+    rows = floors.fetch(conn, ONE_MESSAGE_FLOW_SQL, {"workspace": _workspace(tenant), "id": flow_id, "limit": 1, "offset": 0})
     return 200, _message_flow(rows)
 
 
@@ -299,7 +293,7 @@ def patch_message_flow(conn, request, tenant, flow_id):
             raise HTTPError(404, "Not found.")
         cursor.execute("UPDATE messaging_messageflow SET description = %s, updated_at = now(), version = version + 1 "
                        "WHERE id = %s", (description, flow_id))
-    rows = fetch(conn, ONE_MESSAGE_FLOW_SQL, {"workspace": workspace, "id": flow_id, "limit": 1, "offset": 0})
+    rows = floors.fetch(conn, ONE_MESSAGE_FLOW_SQL, {"workspace": workspace, "id": flow_id, "limit": 1, "offset": 0})
     return 200, _message_flow(rows)
 
 

@@ -13,6 +13,13 @@ def z(text):
     return text.rstrip("0").rstrip(".") + "Z"
 
 
+def fetch(conn, sql, params):
+    """The rows of one query: each floor's only trip to the database."""
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 LIVE_FLOW_SESSIONS_SQL = f"""
 WITH page AS (
     SELECT * FROM flows_liveflowsession
@@ -44,9 +51,7 @@ ORDER BY s.created_at DESC, s.id DESC
 
 
 def live_flow_sessions(conn, live_flow_id, limit):
-    with conn.cursor() as cursor:
-        cursor.execute(LIVE_FLOW_SESSIONS_SQL, {"live_flow_id": live_flow_id, "limit": limit})
-        rows = cursor.fetchall()
+    rows = fetch(conn, LIVE_FLOW_SESSIONS_SQL, {"live_flow_id": live_flow_id, "limit": limit})
     return orjson.dumps(live_flow_session_items(rows))
 
 
@@ -100,9 +105,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 
 def chat_sessions(conn, organization_id, limit, offset=0, request_id="req_floor"):
-    with conn.cursor() as cursor:
-        cursor.execute(CHAT_SESSIONS_SQL, {"org": organization_id, "limit": limit + 1, "offset": offset})
-        rows = cursor.fetchall()
+    rows = fetch(conn, CHAT_SESSIONS_SQL, {"org": organization_id, "limit": limit + 1, "offset": offset})
     items = chat_session_items(rows[:limit])
     return orjson.dumps({"code": 200, "data": {"hasMore": len(rows) > limit, "items": items, "limit": limit,
                                                "offset": offset}, "message": "success", "requestId": request_id})
@@ -148,9 +151,7 @@ def _json(text):
 
 
 def user_sessions(conn, user_id, limit, offset=0):
-    with conn.cursor() as cursor:
-        cursor.execute(USER_SESSIONS_SQL, {"user_id": user_id, "limit": limit, "offset": offset})
-        rows = cursor.fetchall()
+    rows = fetch(conn, USER_SESSIONS_SQL, {"user_id": user_id, "limit": limit, "offset": offset})
     return orjson.dumps(user_session_items(rows))
 
 
@@ -186,9 +187,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 
 def message_flows(conn, workspace_id, limit, offset=0):
-    with conn.cursor() as cursor:
-        cursor.execute(MESSAGE_FLOWS_SQL, {"workspace": workspace_id, "limit": limit, "offset": offset})
-        rows = cursor.fetchall()
+    rows = fetch(conn, MESSAGE_FLOWS_SQL, {"workspace": workspace_id, "limit": limit, "offset": offset})
     return orjson.dumps(message_flow_items(rows))
 
 
