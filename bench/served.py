@@ -25,12 +25,14 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import orjson
 from django.conf import settings
 
 from bench.cases import ORG
+from bench.sockets import free_port, pipe
 
 CONNECTIONS = (1, 16)
 TOKEN = "@@"  # replaced by a new value in every write request's body
@@ -108,12 +110,6 @@ def request_once(port, state, case, token="check"):
 
 
 # --- the servers ----------------------------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def gunicorn_command(app, port, workers):
@@ -336,35 +332,24 @@ class CountingProxy:
             with self.lock:
                 self.connections += 1
             turn = {"last": "server", "buffer": bytearray(), "started": False}
-            threading.Thread(target=self._pump, args=(client, upstream, turn, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, turn, False), daemon=True).start()
+            threading.Thread(target=pipe, args=(client, upstream, partial(self._count, turn, True)), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client, partial(self._count, turn, False)), daemon=True).start()
 
-    def _pump(self, source, sink, turn, from_client):
-        try:
-            while data := source.recv(65536):
-                with self.lock:
-                    if from_client:
-                        if turn["last"] == "server":
-                            self.trips += 1
-                        turn["last"] = "client"
-                        turn["buffer"] += data
-                        if self.kind == "redis":
-                            count, used = resp_commands(turn["buffer"])
-                        else:
-                            count, used, turn["started"] = pg_statements(turn["buffer"], turn["started"])
-                        self.statements += count
-                        del turn["buffer"][:used]
-                    else:
-                        turn["last"] = "server"  # before the client can see the reply
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _count(self, turn, from_client, data):
+        with self.lock:
+            if from_client:
+                if turn["last"] == "server":
+                    self.trips += 1
+                turn["last"] = "client"
+                turn["buffer"] += data
+                if self.kind == "redis":
+                    count, used = resp_commands(turn["buffer"])
+                else:
+                    count, used, turn["started"] = pg_statements(turn["buffer"], turn["started"])
+                self.statements += count
+                del turn["buffer"][:used]
+            else:
+                turn["last"] = "server"  # before the client can see the reply
 
     def close(self):
         self.listener.close()

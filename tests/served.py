@@ -12,13 +12,9 @@ from urllib.parse import quote
 
 from django.db import connection
 
+from bench.sockets import end, free_port, pipe
+
 BASE_DIR = Path(__file__).resolve().parents[1]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def database_url(host=None, port=None):
@@ -57,20 +53,11 @@ class TcpProxy:
     def stop(self):
         listener, self._listener = self._listener, None
         if listener is not None:
-            # close() alone would not wake a thread blocked in accept(): it would go on accepting.
-            try:
-                listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            listener.close()
+            end(listener)  # close() alone would not wake a thread blocked in accept(): it would go on accepting
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+            end(sock)
 
     def _accept(self, listener):
         while True:
@@ -90,21 +77,7 @@ class TcpProxy:
             with self._lock:
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
 
 
 class Server:
