@@ -7,16 +7,14 @@ import pytest
 from django.db import OperationalError, connection, connections, transaction
 
 from sessions_app.models import UserSession
-from tests.retention.conftest import build, run
+from tests.retention.conftest import run
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_batch_locks_only_its_own_rows(monkeypatch):
+def test_a_batch_locks_only_its_own_rows(monkeypatch, ours, theirs):
     from retention import apply
 
-    ours = build("org_u13TesTDumMyEe5P", "alice")
-    theirs = build("org_0therTenant00001", "mallory")
     run("set_retention", ours.organization.pk, "--user-sessions", "30")
     in_batch, go = threading.Event(), threading.Event()
     real = apply.delete_rows
