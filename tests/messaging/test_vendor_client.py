@@ -207,27 +207,17 @@ def test_create_fills_in_the_defaults_around_what_is_given(tenant, api, given, e
 
 
 def test_create_takes_flat_response_settings_and_stores_them_nested(tenant, api):
-    # The request body of the vendor's create page, with its flat responseSettings.
-    settings = {
-        "responseSettings": {
-            "delay": 15, "enabled": True, "start": "08:00", "end": "18:00", "timezone": "America/New_York",
-            "outOfHoursMessage": "We are closed.",
-        },
+    # The request body of the vendor's create page, with its flat responseSettings: the working
+    # hours' keys beside the delay, stored under workingHours; the other groups as given.
+    hours = {"enabled": True, "start": "08:00", "end": "18:00", "timezone": "America/New_York",
+             "outOfHoursMessage": "We are closed."}
+    others = {
         "security": {"hipaaCompliance": True},
         "emailSettings": {"subjectLine": "Thank You for Joining Our Event", "signature": "Best Regards"},
     }
+    settings = {"responseSettings": {"delay": 15, **hours}, **others}
     body = create(api, settings=settings, description="Example", isActive=True, autopilot=True)
-    expected = {
-        "responseSettings": {
-            "delay": 15,
-            "workingHours": {
-                "enabled": True, "start": "08:00", "end": "18:00", "timezone": "America/New_York",
-                "outOfHoursMessage": "We are closed.",
-            },
-        },
-        "security": {"hipaaCompliance": True},
-        "emailSettings": {"subjectLine": "Thank You for Joining Our Event", "signature": "Best Regards"},
-    }
+    expected = {"responseSettings": {"delay": 15, "workingHours": hours}, **others}
     assert body["settings"] == expected
     assert stored(body["_id"]).settings == expected
     assert api.get(f"{URL}/{body['_id']}").json()["settings"] == expected
