@@ -1,6 +1,7 @@
 """The one source of events: published once, after commit, to listeners and outlets."""
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -19,6 +20,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def publish(channel="thing:1", render=lambda: {"n": 1}, event_type="thing.updated"):
     events.publish(event_type, channel=channel, organization_id="org_a", render=render)
+
+
+def publish_in_another_process(redis_url, channel, data):
+    """A thing.updated event rendered as ``data``, published by another process on ``redis_url``."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from flowdesk import events;"
+        f"events.publish('thing.updated', channel={channel!r}, organization_id='org_a', render=lambda: {data!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
+                   env={**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": "sqlite://:memory:"})
 
 
 @pytest.mark.django_db(transaction=True)
@@ -77,10 +89,21 @@ def test_an_object_gone_by_commit_time_publishes_nothing(heard):
     assert heard == []
 
 
-@pytest.mark.django_db(transaction=True)
-def test_local_listener_hears_events_published_in_another_thread(settings):
-    settings.REDIS_URL = None
+@pytest.fixture
+def broker(settings):
+    """``broker(url)``: the events broker on that Redis (None: in-process only), made anew; reset after the test."""
+
+    def on(url):
+        settings.REDIS_URL = url
+        events.reset_broker()
+
+    yield on
     events.reset_broker()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_local_listener_hears_events_published_in_another_thread(broker):
+    broker(None)
 
     async def listen():
         async with events.listen("thing:7") as queue:
@@ -90,53 +113,31 @@ def test_local_listener_hears_events_published_in_another_thread(settings):
             thread.join()
             return event
 
-    try:
-        assert asyncio.run(listen()).data == {"n": 7}
-    finally:
-        events.reset_broker()
+    assert asyncio.run(listen()).data == {"n": 7}
 
 
 
 @pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
-def test_redis_listener_hears_another_process(settings):
-    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
-    events.reset_broker()
-    code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
-        "from flowdesk import events;"
-        "events.publish('thing.updated', channel='thing:redis', organization_id='org_a', render=lambda: {'n': 9})"
-    )
+def test_redis_listener_hears_another_process(broker):
+    broker("redis://127.0.0.1:6379/0")
 
     async def listen():
         async with events.listen("thing:redis") as queue:
             await asyncio.sleep(0.2)  # subscribed before the other process publishes
-            await asyncio.to_thread(
-                subprocess.run, [sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
-                env={**__import__("os").environ, "REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "sqlite://:memory:"},
-            )
+            await asyncio.to_thread(publish_in_another_process, "redis://127.0.0.1:6379/0", "thing:redis", {"n": 9})
             return await asyncio.wait_for(queue.get(), 10)
 
-    try:
-        event = asyncio.run(listen())
-        assert (event.type, event.channel, event.data) == ("thing.updated", "thing:redis", {"n": 9})
-    finally:
-        events.reset_broker()
+    event = asyncio.run(listen())
+    assert (event.type, event.channel, event.data) == ("thing.updated", "thing:redis", {"n": 9})
 
 
 @pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
-def test_deployments_on_other_redis_databases_do_not_hear_each_other(settings):
+def test_deployments_on_other_redis_databases_do_not_hear_each_other(broker):
     # Redis pub/sub ignores the database number: the channels carry it.
-    settings.REDIS_URL = "redis://127.0.0.1:6379/11"
-    events.reset_broker()
+    broker("redis://127.0.0.1:6379/11")
 
     def publish_from(url):
-        code = (
-            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
-            "from flowdesk import events;"
-            f"events.publish('thing.updated', channel='thing:shared', organization_id='org_a', render=lambda: {{'url': {url!r}}})"
-        )
-        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60,
-                       env={**__import__("os").environ, "REDIS_URL": url, "DATABASE_URL": "sqlite://:memory:"})
+        publish_in_another_process(url, "thing:shared", {"url": url})
 
     async def listen():
         async with events.listen("thing:shared") as queue:
@@ -147,8 +148,5 @@ def test_deployments_on_other_redis_databases_do_not_hear_each_other(settings):
             await asyncio.sleep(0.2)
             return first, queue.qsize()
 
-    try:
-        first, more = asyncio.run(listen())
-        assert (first.data, more) == ({"url": "redis://127.0.0.1:6379/11"}, 0)
-    finally:
-        events.reset_broker()
+    first, more = asyncio.run(listen())
+    assert (first.data, more) == ({"url": "redis://127.0.0.1:6379/11"}, 0)
