@@ -204,6 +204,15 @@ def names(response):
     return sorted(flow["name"] for flow in response.json())
 
 
+def flow_2_on_the_primary_only(live, tenant, api):
+    """Flow 1 replayed on the replica, Flow 2 written while its replay is paused; the list, read from
+    replica_0 (whose connection is then open), shows Flow 1 only."""
+    make_flow(tenant.workspace, 1)
+    live.pause()
+    make_flow(tenant.workspace, 2)
+    assert names(api.get(LIST)) == ["Flow 1"]
+
+
 @pytest.fixture
 def api(tenant):
     return workspace_client(tenant.raw_key, tenant.workspace.pk)
@@ -340,10 +349,7 @@ def test_the_sticky_check_rides_on_the_throttles_redis_round_trip(live, tenant, 
 
 @replica_test
 def test_a_replica_dropped_under_a_query_is_answered_from_the_primary(live, tenant, api, monkeypatch):
-    make_flow(tenant.workspace, 1)
-    live.pause()
-    make_flow(tenant.workspace, 2)
-    assert names(api.get(LIST)) == ["Flow 1"]  # replica_0's connection is open
+    flow_2_on_the_primary_only(live, tenant, api)
     # Its server process ends (as in a restart) and the idle check does not see it in time.
     live.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port IS NOT NULL "
                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
@@ -354,10 +360,7 @@ def test_a_replica_dropped_under_a_query_is_answered_from_the_primary(live, tena
 
 @replica_test
 def test_a_stopped_replica_costs_no_error(live, tenant, api, monkeypatch):
-    make_flow(tenant.workspace, 1)
-    live.pause()
-    make_flow(tenant.workspace, 2)
-    assert names(api.get(LIST)) == ["Flow 1"]  # replica_0's connection is open
+    flow_2_on_the_primary_only(live, tenant, api)
     live.stop()
     # Skipped when the replica is chosen, not answered again after failing (the test above).
     monkeypatch.setattr(routers, "broken", lambda alias: False)
@@ -418,10 +421,7 @@ def test_a_revoked_key_is_refused_at_once_though_the_replica_lags(live, tenant, 
 
 @replica_test
 def test_a_query_the_replica_cancels_is_answered_from_the_primary(live, tenant, api):
-    make_flow(tenant.workspace, 1)
-    live.pause()
-    make_flow(tenant.workspace, 2)
-    assert names(api.get(LIST)) == ["Flow 1"]
+    flow_2_on_the_primary_only(live, tenant, api)
 
     def cancelled(execute, sql, params, many, context):
         # As a standby cancels a query that conflicts with what it replays: a real server error
@@ -437,10 +437,7 @@ def test_a_query_the_replica_cancels_is_answered_from_the_primary(live, tenant, 
 @replica_test
 def test_a_replica_started_again_is_read_from_after_the_retry_time(live, tenant, api, settings):
     settings.FLOWDESK_REPLICA_RETRY_SECONDS = 600  # starting it again must not outlast the retry time
-    make_flow(tenant.workspace, 1)
-    live.pause()
-    make_flow(tenant.workspace, 2)
-    assert names(api.get(LIST)) == ["Flow 1"]
+    flow_2_on_the_primary_only(live, tenant, api)
     live.stop()
     assert names(api.get(LIST)) == ["Flow 1", "Flow 2"]
     assert routers.is_down(ALIAS)
