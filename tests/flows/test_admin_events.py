@@ -10,12 +10,18 @@ from tests.admin.helpers import admin_url, logged_in, page_form_data, post_and_l
 from tests.flows.factories import make_live_flow, make_session
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_status_changed_in_the_admin_reaches_webhooks_and_listeners(tenant, heard):
-    session = make_session(make_live_flow(tenant.organization), status=SessionStatus.WAITING_FOR_USER_INPUT)
+def change_page(tenant, status):
+    """A session of ``status`` and its change page as the organization's support staff opened it:
+    (session, their client, the page's URL, the form's data)."""
+    session = make_session(make_live_flow(tenant.organization), status=status)
     client = logged_in(staff_member(tenant.organization, "Support staff", ["flows"]))
     url = admin_url(LiveFlowSession, "change", session.pk)
-    data = page_form_data(client.get(url))
+    return session, client, url, page_form_data(client.get(url))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_changed_in_the_admin_reaches_webhooks_and_listeners(tenant, heard):
+    session, client, url, data = change_page(tenant, SessionStatus.WAITING_FOR_USER_INPUT)
     assert data["status"] == "WAITING_FOR_USER_INPUT"
     data["status"] = "CANCELLED"
     heard.clear()  # the session's own creation
@@ -35,10 +41,7 @@ def test_a_status_changed_in_the_admin_reaches_webhooks_and_listeners(tenant, he
 
 @pytest.mark.django_db(transaction=True)
 def test_an_edit_that_keeps_the_status_is_no_status_change(tenant, heard):
-    session = make_session(make_live_flow(tenant.organization), status=SessionStatus.RUNNING)
-    client = logged_in(staff_member(tenant.organization, "Support staff", ["flows"]))
-    url = admin_url(LiveFlowSession, "change", session.pk)
-    data = page_form_data(client.get(url))
+    session, client, url, data = change_page(tenant, SessionStatus.RUNNING)
     data["error"] = "Stopped by staff"
     heard.clear()
 
