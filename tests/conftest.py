@@ -1,9 +1,11 @@
 """Fixtures every family's tests share: tenants, keys and clients that send them."""
 
+import threading
 from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Membership, Organization, Workspace
@@ -40,6 +42,29 @@ def key_client(raw, header="Authorization"):
     else:
         raise ValueError(header)
     return client
+
+
+def at_once(threads_count, work):
+    """``work(number)`` in ``threads_count`` threads released together, each on a database connection
+    of its own; returns what they raised."""
+    barrier = threading.Barrier(threads_count)
+    raised = []
+
+    def run(number):
+        try:
+            barrier.wait()
+            work(number)
+        except Exception as exc:  # noqa: BLE001 - returned, for the test's assertion
+            raised.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return raised
 
 
 @pytest.fixture

@@ -1,14 +1,12 @@
 """The list's summary fields stay exact as messages are added and removed."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from chat.models import ChatMessage, ChatSession, Role
 from tests.chat.factories import BASE, LIST_URL, MESSAGES_URL, chat
-from tests.conftest import key_client
+from tests.conftest import at_once, key_client
 
 
 def summary(session):
@@ -57,30 +55,19 @@ def test_deleting_messages_of_several_sessions_at_once(tenant):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_to_one_session_lose_nothing(tenant):
     threads_count, per_thread = 8, 6
-    barrier = threading.Barrier(threads_count)
-    statuses, errors = [], []
+    clients = [key_client(tenant.raw_key) for _ in range(threads_count)]
+    statuses = []
 
     def worker(number):
-        client = key_client(tenant.raw_key)
-        try:
-            barrier.wait()
-            for index in range(per_thread):
-                response = client.post(
-                    MESSAGES_URL,
-                    {"sessionId": "session_busy", "role": "user", "content": f"t{number}-{index}"},
-                    format="json",
-                )
-                statuses.append(response.status_code)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for index in range(per_thread):
+            response = clients[number].post(
+                MESSAGES_URL,
+                {"sessionId": "session_busy", "role": "user", "content": f"t{number}-{index}"},
+                format="json",
+            )
+            statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = at_once(threads_count, worker)
 
     assert errors == []
     assert statuses == [200] * (threads_count * per_thread)

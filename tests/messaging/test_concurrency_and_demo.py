@@ -1,13 +1,10 @@
-import threading
-
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.management.commands.demo import DemoContext
 from messaging import demo
 from messaging.models import MessageFlow
-from tests.conftest import make_tenant
+from tests.conftest import at_once, make_tenant
 from tests.messaging.conftest import make_flow, workspace_client
 
 URL = "/v1/api/message-flows"
@@ -19,26 +16,18 @@ def test_concurrent_toggles_each_flip(transactional_db, endpoint):
     tenant = make_tenant("org_race", "racer")
     flow = make_flow(tenant.workspace, autopilot=False)
     workers = 4
-    barrier = threading.Barrier(workers)
+    clients = [workspace_client(tenant.raw_key, tenant.workspace.pk) for _ in range(workers)]
     statuses = []
 
-    def toggle():
-        try:
-            client = workspace_client(tenant.raw_key, tenant.workspace.pk)
-            barrier.wait()
-            if endpoint == "PUT toggleAutopilot":
-                response = client.put(f"{URL}/{flow.id}", {"toggleAutopilot": True}, format="json")
-            else:
-                response = client.put(f"{URL}/{flow.id}/toggle-autopilot")
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def toggle(number):
+        client = clients[number]
+        if endpoint == "PUT toggleAutopilot":
+            response = client.put(f"{URL}/{flow.id}", {"toggleAutopilot": True}, format="json")
+        else:
+            response = client.put(f"{URL}/{flow.id}/toggle-autopilot")
+        statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=toggle) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert at_once(workers, toggle) == []
     assert statuses == [200] * workers
     stored = MessageFlow.objects.get(pk=flow.pk)
     # Four flips from false: false again, and four versions, none lost to a race.

@@ -1,12 +1,10 @@
 """POST /session/{sessionId}/dialogue: one item appended, numbered and counted by the server."""
 
-import threading
 
 import pytest
-from django.db import connection
 
 from sessions_app.models import DialogueItem, UserSession
-from tests.conftest import key_client
+from tests.conftest import at_once, key_client
 
 from .conftest import make_session
 
@@ -128,31 +126,20 @@ def test_too_deeply_nested_content_is_refused(tenant):
 def test_concurrent_appends_lose_no_item_and_no_count(tenant):
     make_session(tenant.user, "busy00000001", dialogue=2, stats_total_user_messages=1)
     threads_count, per_thread = 8, 6
-    barrier = threading.Barrier(threads_count)
-    statuses, failures = [], []
+    clients = [key_client(tenant.raw_key) for _ in range(threads_count)]
+    statuses = []
 
     def post_items(index):
-        client = key_client(tenant.raw_key)
-        try:
-            barrier.wait()
-            for n in range(per_thread):
-                content_type = "user" if n % 2 == 0 else "ai"
-                response = client.post(
-                    "/session/busy00000001/dialogue",
-                    {"contentType": content_type, "content": f"thread {index} item {n}"},
-                    format="json",
-                )
-                statuses.append(response.status_code)
-        except Exception as exc:  # pragma: no cover - reported below
-            failures.append(exc)
-        finally:
-            connection.close()
+        for n in range(per_thread):
+            content_type = "user" if n % 2 == 0 else "ai"
+            response = clients[index].post(
+                "/session/busy00000001/dialogue",
+                {"contentType": content_type, "content": f"thread {index} item {n}"},
+                format="json",
+            )
+            statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=post_items, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = at_once(threads_count, post_items)
 
     assert failures == []
     assert statuses == [201] * threads_count * per_thread
