@@ -64,11 +64,23 @@ def run_import(tmp_path, command, text, *args, name="export.json"):
 # --- the four families: the data, the list, the export's flags ---------------------------------
 
 
-class LiveFlows:
-    command, importer, noun = "export_live_flow_sessions", "import_live_flow_sessions", "live flow sessions"
+class Family:
+    """One family's data of the tenant: ``make`` it, the export's ``flags``, the list as ``listed``, the
+    export's ``records``, ``delete`` them."""
 
     def __init__(self, tenant):
         self.tenant = tenant
+
+    def records(self, body):
+        """The records of an export's body: the body itself (the chat envelope's are inside it)."""
+        return body
+
+
+class LiveFlows(Family):
+    command, importer, noun = "export_live_flow_sessions", "import_live_flow_sessions", "live flow sessions"
+
+    def __init__(self, tenant):
+        super().__init__(tenant)
         self.live_flow = make_live_flow(tenant.organization)
 
     def make(self, n):
@@ -81,18 +93,12 @@ class LiveFlows:
     def listed(self):
         return self.tenant.client.get(f"/live_flows/{self.live_flow.pk}/sessions").json()
 
-    def records(self, body):
-        return body
-
     def delete(self):
         LiveFlowSession.objects.filter(live_flow=self.live_flow).delete()
 
 
-class UserSessions:
+class UserSessions(Family):
     command, importer, noun = "export_user_sessions", "import_user_sessions", "user sessions"
-
-    def __init__(self, tenant):
-        self.tenant = tenant
 
     def make(self, n):
         for i in range(n):
@@ -107,18 +113,12 @@ class UserSessions:
     def listed(self):
         return self.tenant.client.get("/session").json()
 
-    def records(self, body):
-        return body
-
     def delete(self):
         UserSession.objects.filter(user=self.tenant.user).delete()
 
 
-class ChatSessions:
+class ChatSessions(Family):
     command, importer, noun = "export_chat_sessions", "import_chat_sessions", "chat sessions"
-
-    def __init__(self, tenant):
-        self.tenant = tenant
 
     def make(self, n):
         org = self.tenant.organization
@@ -149,11 +149,11 @@ class ChatSessions:
         ChatSession.objects.filter(organization=self.tenant.organization).delete()
 
 
-class MessageFlows:
+class MessageFlows(Family):
     command, importer, noun = "export_message_flows", "import_message_flows", "message flows"
 
     def __init__(self, tenant):
-        self.tenant = tenant
+        super().__init__(tenant)
         self.api = workspace_client(tenant.raw_key, tenant.workspace.pk)
 
     def make(self, n):
@@ -167,9 +167,6 @@ class MessageFlows:
         """The list, and each of its flows as GET one answers it."""
         body = self.api.get(FLOWS_URL).json()
         return body, [self.api.get(f"{FLOWS_URL}/{flow['_id']}").json() for flow in body]
-
-    def records(self, body):
-        return body
 
     def delete(self):
         MessageFlow.objects.filter(workspace=self.tenant.workspace).delete()
@@ -186,24 +183,22 @@ def family(request, tenant):
 # --- the body is the list's ---------------------------------------------------------------------
 
 
-def test_live_flow_sessions_export_is_the_list_body(tenant):
-    family = LiveFlows(tenant)
-    family.make(5)
-    make_session(make_live_flow(tenant.organization))  # another live flow's: not exported
+@pytest.mark.parametrize(
+    ("family_class", "count", "not_exported"),
+    [
+        (LiveFlows, 5, lambda tenant, other_tenant: make_session(make_live_flow(tenant.organization))),  # another live flow's
+        (UserSessions, 4, lambda tenant, other_tenant: make_user_session(other_tenant.user, "theirs")),
+    ],
+    ids=["live_flow_sessions", "user_sessions"],
+)
+def test_the_export_is_the_list_body(tenant, other_tenant, family_class, count, not_exported):
+    family = family_class(tenant)
+    family.make(count)
+    not_exported(tenant, other_tenant)
     body, err = export_body(family.command, *family.flags())
-    assert len(body) == 5
+    assert len(body) == count
     assert body == family.listed()
-    assert err[-1] == "exported 5 live flow sessions"
-
-
-def test_user_sessions_export_is_the_list_body(tenant, other_tenant):
-    family = UserSessions(tenant)
-    family.make(4)
-    make_user_session(other_tenant.user, "theirs")
-    body, err = export_body(family.command, *family.flags())
-    assert len(body) == 4
-    assert body == family.listed()
-    assert err[-1] == "exported 4 user sessions"
+    assert err[-1] == f"exported {count} {family.noun}"
 
 
 def test_chat_sessions_export_is_the_list_envelope_with_each_history(tenant, other_tenant):
