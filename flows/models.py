@@ -6,7 +6,9 @@ foreign keys on PostgreSQL and triggers on SQLite, see migration 0002. The denor
 ``flow_version`` columns on transitions and recorded steps exist to make those keys possible.
 """
 
+import math
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -201,3 +203,43 @@ class LiveFlowSessionStep(TimestampedModel):
 
     def __str__(self):
         return f"{self.step_id} in {self.session_id}"
+
+
+# Step durations are rolled up by class on a log scale: a bucket holds the durations d (whole
+# milliseconds) with floor(ln(1 + d) / ln(BUCKET_RATIO)) equal, so each bucket is 5% wide and its
+# geometric midpoint is within 2.5% of any duration in it; bucket 0 is exactly 0 ms. Migration
+# 0006 computes the same formula in SQL (its triggers); these are the Python side of it.
+BUCKET_RATIO = 1.05
+
+
+def duration_bucket(duration):
+    """The bucket of a timedelta (negative durations count as 0 ms, as the triggers do)."""
+    ms = max(0, duration // timedelta(milliseconds=1))
+    return int(math.log(1 + ms) / math.log(BUCKET_RATIO))
+
+
+def bucket_seconds(bucket):
+    """A bucket's representative duration in seconds: its geometric midpoint (0 for bucket 0)."""
+    return 0.0 if bucket == 0 else (BUCKET_RATIO ** (bucket + 0.5) - 1) / 1000
+
+
+class StepDurationDay(models.Model):
+    """How many ended runs (FINISHED, FAILED) of a step started on a day (UTC) lasted a duration of
+    this bucket (updated_at - created_at). Written only by database triggers on the step runs
+    (migration 0006), on every write path at once; the steps' durations chart reads it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    bucket = models.PositiveSmallIntegerField()
+    runs = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["organization", "day", "step", "bucket"]
+        indexes = [models.Index(fields=["organization", "day"], name="stepduration_org_day_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "step", "day", "bucket"], name="stepduration_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.step_id} on {self.day}: {self.runs} in bucket {self.bucket}"

@@ -13,7 +13,14 @@ from chat.insights import messages_by_day
 from chat.models import ChatMessage, Role
 from flowdesk.admin.insights import all_charts, day_range
 from flows.insights import busiest_live_flows, failures_by_day, sessions_by_day, step_durations
-from flows.models import LiveFlow, LiveFlowSession, LiveFlowSessionStep, SessionStatus
+from flows.models import (
+    LiveFlow,
+    LiveFlowSession,
+    LiveFlowSessionStep,
+    SessionStatus,
+    bucket_seconds,
+    duration_bucket,
+)
 from tests.admin.helpers import logged_in
 from tests.chat.factories import chat
 from tests.flows.factories import make_live_flow, make_session
@@ -23,6 +30,10 @@ pytestmark = pytest.mark.django_db
 URL = "/admin/insights/"
 START, END = date(2024, 5, 1), date(2024, 5, 10)
 STATUSES = [SessionStatus.FINISHED, SessionStatus.FAILED, SessionStatus.RUNNING, SessionStatus.WAITING_FOR_USER_INPUT]
+
+
+def in_bucket(duration):
+    return bucket_seconds(duration_bucket(duration))
 
 
 def nearest_rank(values, p):
@@ -86,14 +97,20 @@ def test_step_durations_are_nearest_rank_median_and_95th_percentile_by_step(busy
     )).select_related("step")
     by_step = {}
     for run in runs:
-        by_step.setdefault(run.step_id, (run.step, []))[1].append((run.updated_at - run.created_at).total_seconds())
+        by_step.setdefault(run.step_id, (run.step, []))[1].append(run.updated_at - run.created_at)
+    # The chart reads a histogram in 5% classes: each figure is the class of the exact nearest-rank
+    # duration, shown as the class's midpoint, within 2.5% of it.
     expected = sorted(
-        [(step.name, step.step_type, len(values), nearest_rank(values, 50), nearest_rank(values, 95))
+        [(step.name, step.step_type, len(values), in_bucket(nearest_rank(values, 50)), in_bucket(nearest_rank(values, 95)))
          for step, values in by_step.values()],
         key=lambda row: (-row[4], row[0]),
     )
     assert len(expected) >= 3
     assert step_durations(org, *day_range(START, END)) == expected
+    for _, values in by_step.values():
+        for p in (50, 95):
+            exact = nearest_rank(values, p)
+            assert abs(in_bucket(exact) - exact.total_seconds()) <= 0.025 * exact.total_seconds()
 
 
 def test_nearest_rank_on_a_small_known_set(mine):
@@ -106,10 +123,15 @@ def test_nearest_rank_on_a_small_known_set(mine):
         LiveFlowSessionStep.objects.create(session=session, flow_version=session.flow_version, step=step,
                                            status=SessionStatus.FINISHED, created_at=at, updated_at=at + timedelta(seconds=n))
     org = mine.tenant.organization.pk
-    assert step_durations(org, *day_range(START, END)) == [(step.name, step.step_type, 10, 5.0, 10.0)]
+    s = in_bucket  # the figures are of 5% classes
+    assert step_durations(org, *day_range(START, END)) == [
+        (step.name, step.step_type, 10, s(timedelta(seconds=5)), s(timedelta(seconds=10)))]
     LiveFlowSessionStep.objects.create(session=session, flow_version=session.flow_version, step=step,
                                        status=SessionStatus.FAILED, created_at=at, updated_at=at + timedelta(seconds=11))
-    assert step_durations(org, *day_range(START, END)) == [(step.name, step.step_type, 11, 6.0, 11.0)]
+    assert step_durations(org, *day_range(START, END)) == [
+        (step.name, step.step_type, 11, s(timedelta(seconds=6)), s(timedelta(seconds=11)))]
+    median, p95 = step_durations(org, *day_range(START, END))[0][3:]
+    assert median == pytest.approx(6.0, rel=0.025) and p95 == pytest.approx(11.0, rel=0.025)
 
 
 def test_busiest_live_flows_and_chat_volume_equal_a_count_of_the_rows(busy):
@@ -143,6 +165,9 @@ def test_the_page_draws_every_chart_for_the_chosen_range(admin_client_, busy):
     assert html.count('class="bar"', html.index('id="insight-live-flow-sessions"'), html.index('id="insight-failure-rate"')) == len(
         sessions["figures"])
     assert 'value="2024-05-01"' in html and 'value="2024-05-10"' in html
+    # The durations are of 5% classes, and say so.
+    durations = html[html.index('id="insight-step-durations"'):html.index('id="insight-busiest-live-flows"')]
+    assert "≈" in durations and "within 2.5%" in durations
 
 
 def test_a_staff_member_sees_and_picks_only_their_organizations(staff_client, busy, theirs):
