@@ -168,7 +168,7 @@ def import_file(sessions, path):
 
 
 def import_ratio(args, log):
-    """(records/s with the triggers, records/s without), best of two imports each, alternated, each
+    """(records/s with the triggers, records/s without), best of three imports each, alternated, each
     into a database new and migrated."""
     import io
     import tempfile
@@ -178,7 +178,7 @@ def import_ratio(args, log):
     path = Path(tempfile.mkdtemp()) / "live_flow_sessions.json"
     import_file(args.import_ratio, path)
     rates = {True: [], False: []}
-    for triggers in (True, False, True, False):
+    for triggers in (True, False) * 3:
         from django.core.management import call_command
         from django.db import connection
 
