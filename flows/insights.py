@@ -129,7 +129,8 @@ def ranked(buckets, rank):
 
 
 def approx_seconds(value):
-    return "≈" + seconds(value)
+    # Bucket 0 holds exactly 0 ms: only the others are approximate.
+    return seconds(value) if value == 0 else "≈" + seconds(value)
 
 
 def seconds(value):
