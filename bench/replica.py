@@ -164,6 +164,12 @@ def section_text(args, rows, trips, standby):
     return "\n".join(lines) + "\n"
 
 
+def previous_subsection(text):
+    """The replica subsection of a RESULTS.md text, or None."""
+    match = re.compile(re.escape(HEADING) + r".*?(?=^##+ |\Z)", re.S | re.M).search(text)
+    return match.group(0).rstrip("\n") if match else None
+
+
 def write_into_results(path, text):
     """``text`` as the served section's replica subsection: in place of a previous one, else at the
     section's end (else at the end of the file)."""

@@ -151,7 +151,13 @@ class Report:
         # What was found and changed, written by hand: kept with the figures it explains.
         findings = ROOT / "bench" / "FINDINGS.md"
         tail = ["", findings.read_text().rstrip()] if findings.exists() and not self.args.smoke else []
+        from bench import replica
+
+        # bench/replica.py's subsection of the served section (this run makes no replica): kept.
+        kept = replica.previous_subsection(Path(path).read_text()) if Path(path).exists() else None
         Path(path).write_text("\n".join(head + self.lines + standalone_sections(path) + tail) + "\n")
+        if kept and "served" in self.args.sections:
+            replica.write_into_results(path, kept)
 
 
 # The standalone benchmarks (bench/search.py, bench/insights.py, ...) each own a section headed
