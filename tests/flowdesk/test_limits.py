@@ -217,3 +217,15 @@ def test_a_throttled_request_makes_one_redis_round_trip(tenant, tight_limits, re
     backend = caches["default"]
     (name,) = backend._cache.get_client(write=False).keys("*rl:live_flows:*")
     assert 0 < backend._cache.get_client(write=False).ttl(name) <= 65
+
+
+def test_the_throttle_keeps_one_redis_client(tenant, redis_cache, monkeypatch):
+    # Django's get_client builds a client on every call; the throttle asks once per cache client.
+    from django.core.cache.backends.redis import RedisCacheClient
+
+    made = []
+    get_client = RedisCacheClient.get_client
+    monkeypatch.setattr(RedisCacheClient, "get_client", lambda self, *a, **k: (made.append(1), get_client(self, *a, **k))[1])
+    live_flow = make_live_flow(tenant.organization)
+    statuses = [tenant.client.get(f"/live_flows/{live_flow.pk}/sessions").status_code for _ in range(3)]
+    assert (statuses, len(made)) == ([200, 200, 200], 1)
