@@ -7,6 +7,9 @@ object is rendered once (as its family's GET one answers it) and the event goes 
   embedded default, through Redis pub/sub to every process when ``REDIS_URL`` is set;
 - the outlets registered with ``register_outlet`` (webhooks), in the publishing process.
 
+An event nobody would hear (no listener of its channel in any process, no outlet that wants it)
+is not rendered: rendering a whole session is most of a write's time when nothing listens.
+
 Nothing is published for a transaction that rolls back, and a transaction that changes one
 object several times publishes it once, rendered as it was committed.
 """
@@ -62,12 +65,33 @@ class Event:
 
 
 _outlets = []
+_outlet_wants = {}
 
 
-def register_outlet(outlet):
-    """``outlet(event)`` is called for every event, after commit, in the publishing process."""
+def register_outlet(outlet, wants=None):
+    """``outlet(event)`` is called for every event, after commit, in the publishing process.
+
+    ``wants(event_type, organization_id)``, if given, says before the event is rendered whether
+    the outlet would do anything with it; without it the outlet hears every event."""
     if outlet not in _outlets:
         _outlets.append(outlet)
+    if wants is not None:
+        _outlet_wants[outlet] = wants
+
+
+def heard(event_type, channel, organization_id):
+    """Whether anyone would hear this event: a listener of the channel, or an outlet that wants it."""
+    if broker().has_listeners(channel):
+        return True
+    for outlet in list(_outlets):
+        wants = _outlet_wants.get(outlet)
+        try:
+            if wants is None or wants(event_type, organization_id):
+                return True
+        except Exception:
+            logger.exception("Event outlet %r could not say whether it wants %s", outlet, event_type)
+            return True  # rendering for nothing beats losing the event
+    return False
 
 
 def publish(event_type, *, channel, organization_id, render):
@@ -86,13 +110,15 @@ def publish(event_type, *, channel, organization_id, render):
     def send():
         pending.pop(key, None)
         try:
+            organization = organization_id() if callable(organization_id) else organization_id
+            if not heard(event_type, channel, organization):
+                return
             data = render()
         except Exception:
             logger.exception("Could not render %s for %s", event_type, channel)
             return
         if data is None:
             return  # the object is gone again
-        organization = organization_id() if callable(organization_id) else organization_id
         dispatch(Event(type=event_type, channel=channel, organization_id=organization, data=data))
 
     if connection.in_atomic_block:
@@ -126,6 +152,10 @@ class LocalBroker:
     def __init__(self):
         self._lock = threading.Lock()
         self._listeners = {}  # channel -> {(loop, queue)}
+
+    def has_listeners(self, channel):
+        with self._lock:
+            return channel in self._listeners
 
     def send(self, event):
         with self._lock:
@@ -161,6 +191,17 @@ class RedisBroker(LocalBroker):
         self.prefix = channel_prefix(url)
         self._publisher = redis.Redis.from_url(url)
         self._readers = {}  # loop -> (task, pubsub, channel counts)
+
+    def has_listeners(self, channel):
+        # One round trip, instead of rendering and publishing an event no process subscribes to.
+        if super().has_listeners(channel):
+            return True
+        try:
+            [(_, count)] = self._publisher.pubsub_numsub(self.prefix + channel)
+        except Exception:
+            logger.exception("Could not count the listeners of %s on Redis", channel)
+            return True  # then publishing says what is wrong
+        return count > 0
 
     def send(self, event):
         try:

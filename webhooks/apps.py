@@ -7,6 +7,6 @@ class WebhooksConfig(AppConfig):
 
     def ready(self):
         from flowdesk import events
-        from webhooks.delivery import record_event
+        from webhooks.delivery import record_event, wanted
 
-        events.register_outlet(record_event)
+        events.register_outlet(record_event, wants=wanted)

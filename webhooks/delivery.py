@@ -47,6 +47,17 @@ def event_body(event):
 # --- the outlet -------------------------------------------------------------------------------
 
 
+def wanted(event_type, organization_id):
+    """Whether any active endpoint of the organization asks for this type (asked before the event
+    is rendered; ``record_event`` looks again after)."""
+    if event_type not in EVENT_TYPES:
+        return False
+    if _in_event_loop():
+        return True  # the ORM is not allowed here; record_event's thread decides
+    active = WebhookEndpoint.objects.filter(organization_id=organization_id, is_active=True)
+    return any(event_type in (types or ()) for types in retry_locked(lambda: list(active.values_list("events", flat=True))))
+
+
 def record_event(event):
     """An event has happened (after commit): a delivery for each of its organization's active
     endpoints that want its type, then handed to the runner."""

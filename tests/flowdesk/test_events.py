@@ -89,6 +89,31 @@ def test_an_object_gone_by_commit_time_publishes_nothing(heard):
     assert heard == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_event_nobody_would_hear_is_not_rendered(broker):
+    # No listener, and the one outlet (webhooks) has no endpoint for the organization.
+    broker(None)
+    renders = []
+    with transaction.atomic():
+        publish("thing:quiet", render=lambda: renders.append(1) or {"n": 1}, event_type="user_session.updated")
+    assert renders == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outlet_that_does_not_want_the_type_is_not_asked_to_hear_it(broker):
+    broker(None)
+    received, renders = [], []
+    events.register_outlet(received.append, wants=lambda event_type, organization: event_type == "thing.wanted")
+    try:
+        with transaction.atomic():
+            publish("thing:1", render=lambda: renders.append(1) or {"n": 1}, event_type="thing.other")
+            publish("thing:1", render=lambda: renders.append(2) or {"n": 2}, event_type="thing.wanted")
+    finally:
+        events._outlets.remove(received.append)
+        events._outlet_wants.pop(received.append)
+    assert (renders, [(event.type, event.data) for event in received]) == ([2], [("thing.wanted", {"n": 2})])
+
+
 @pytest.fixture
 def broker(settings):
     """``broker(url)``: the events broker on that Redis (None: in-process only), made anew; reset after the test."""
@@ -129,6 +154,31 @@ def test_redis_listener_hears_another_process(broker):
 
     event = asyncio.run(listen())
     assert (event.type, event.channel, event.data) == ("thing.updated", "thing:redis", {"n": 9})
+
+
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_an_event_is_rendered_only_while_some_process_subscribes(broker):
+    import redis
+
+    broker("redis://127.0.0.1:6379/13")
+    renders = []
+
+    def publish_now():
+        publish("thing:numsub", render=lambda: renders.append(1) or {"n": 1}, event_type="user_session.updated")
+
+    publish_now()
+    assert renders == []
+    other_process = redis.Redis.from_url("redis://127.0.0.1:6379/13").pubsub()
+    other_process.subscribe(events.channel_prefix("redis://127.0.0.1:6379/13") + "thing:numsub")
+    try:
+        other_process.get_message(timeout=5)  # the subscription confirmed
+        publish_now()
+        message = other_process.get_message(ignore_subscribe_messages=True, timeout=5)
+    finally:
+        other_process.close()
+    assert renders == [1]
+    assert message is not None
 
 
 @pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
