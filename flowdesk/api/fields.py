@@ -5,6 +5,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from django.db.models import F, Func, TextField
 from rest_framework import serializers
 
 _ZERO = timedelta(0)
@@ -52,6 +53,16 @@ def utc_text_z(text):
     if text is None:
         return None
     return text.rstrip("0").rstrip(".") + "Z"  # the fraction only where there is one
+
+
+def utc_text(column):
+    """UTC_TEXT_SQL of a timestamp column for an ORM query (PostgreSQL only)."""
+    return Func(F(column), template=UTC_TEXT_SQL.format("%(expressions)s"), output_field=TextField())
+
+
+def timestamp_z(value):
+    """iso_z of a datetime, or of UTC_TEXT_SQL's text: for renderers fed by both kinds of query."""
+    return utc_text_z(value) if type(value) is str else iso_z(value)
 
 
 # An integer of 20 digits or more may be past 64 bits, where orjson reads a float.

@@ -218,3 +218,19 @@ def test_retrieve_query_count_is_fixed(tenant, django_assert_num_queries):
     make_session(live_flow, n_recorded=3)
     with django_assert_num_queries(4):
         assert len(read(tenant.client.get(f"/live_flows/{live_flow.pk}"))["sessions"]) == 32
+
+
+def test_the_page_writes_timestamps_as_get_one_does_four_digit_years_and_fractions_where_stored(tenant):
+    # On PostgreSQL the page's timestamps are formatted by to_char, GET one's by Python.
+    from datetime import UTC, datetime
+
+    live_flow = make_live_flow(tenant.organization)
+    stamps = [datetime(799, 3, 15, 4, 50, 9, 250000, tzinfo=UTC), datetime(2026, 12, 3, 8, 0, 0, tzinfo=UTC)]
+    sessions = [make_session(live_flow, n_recorded=1, created_at=at) for at in stamps]
+    page = sessions_of(tenant, live_flow)
+    assert [(s["created_at"], s["steps"][0]["created_at"]) for s in page] == [
+        ("2026-12-03T08:00:00Z", "2026-12-03T08:00:00Z"), ("0799-03-15T04:50:09.25Z", "0799-03-15T04:50:09.25Z"),
+    ]
+    for session in page:
+        one = tenant.client.get(f"/live_flows/{live_flow.pk}/sessions/{session['id']}")
+        assert one.json() == session
