@@ -9,6 +9,7 @@ from django.db.models import F
 from django.db.models.signals import post_save
 
 from flowdesk import events
+from flowdesk.db.once import once_per_transaction
 from flows.models import LiveFlowSession, LiveFlowSessionStep, SessionStatus
 
 UPDATED = "live_flow_session.updated"  # any change: what the event stream follows
@@ -48,27 +49,41 @@ def changed(pks):
     LiveFlowSession.objects.filter(pk__in=pks).update(revision=F("revision") + 1)
 
 
-def published(pk, status_changed=False):
+def changed_in_transaction(pk):
+    """The session changed: a new revision, once per transaction (the stream sends one event a
+    transaction, however many saves it made: one UPDATE, not one a save)."""
+    once_per_transaction(("live_flow_session.revision", pk), lambda: changed([pk]))
+
+
+def published(pk, status_changed=False, organization_id=None):
     """Tell the session's listeners (and, for a new status, webhooks) once the transaction commits."""
     types = [UPDATED, STATUS_CHANGED] if status_changed else [UPDATED]
+    if organization_id is None:
+        found = []
+
+        def organization_id():  # looked up once for both events, and only if someone hears one
+            if not found:
+                found.append(organization_of(pk))
+            return found[0]
+
     for event_type in types:
-        events.publish(
-            event_type, channel=channel(pk), organization_id=lambda: organization_of(pk), render=lambda: rendered(pk)
-        )
+        events.publish(event_type, channel=channel(pk), organization_id=organization_id, render=lambda: rendered(pk))
 
 
 def _session_saved(sender, instance, created, raw=False, **kwargs):
     if raw:
         return
     loaded = getattr(instance, "_loaded_status", None)
-    changed([instance.pk])
-    published(instance.pk, status_changed=created or instance.status != loaded)
+    changed_in_transaction(instance.pk)
+    # The live flow is loaded when the API starts a session: its organization costs no query then.
+    organization = instance.live_flow.organization_id if LiveFlowSession.live_flow.is_cached(instance) else None
+    published(instance.pk, status_changed=created or instance.status != loaded, organization_id=organization)
     instance._loaded_status = instance.status
 
 
 def _step_saved(sender, instance, raw=False, **kwargs):
     if not raw:
-        changed([instance.session_id])
+        changed_in_transaction(instance.session_id)
         published(instance.session_id)
 
 

@@ -167,6 +167,15 @@ class LiveFlowSession(TimestampedModel):
     def __str__(self):
         return str(self.id)
 
+    def save(self, *args, **kwargs):
+        # The revision is the database's (raised by flows/live.py): a save of an instance read
+        # before the last change must not write its older number back.
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                field.name for field in self._meta.concrete_fields if not field.primary_key and field.name != "revision"
+            ]
+        super().save(*args, **kwargs)
+
     @classmethod
     def from_db(cls, db, field_names, values, **kwargs):
         # The status as read, so that a save can tell webhooks when it changed (flows/live.py).
