@@ -1,35 +1,44 @@
 """What the API and the admin do to live flow sessions, in one place."""
 
-from django.db import transaction
+import uuid
+
+from django.db import connection, transaction
 from django.utils import timezone
 
 from flows import engine, runner
-from flows.models import LiveFlowSession, LiveFlowSessionStep, SessionStatus, StepType
+from flows.models import LiveFlowSession, LiveFlowSessionStep, SessionStatus, Step, StepType
 
 
 def start_session(live_flow, inputs):
     """A NEW session on the live flow's current version, its current step recorded on START.
 
     A worker runs it once the transaction commits (flows/runner.py)."""
-    version = live_flow.current_version
-    start = version.steps.filter(step_type=StepType.START).first()
+    version_id = live_flow.current_version_id
+    start_id = Step.objects.filter(flow_version_id=version_id, step_type=StepType.START).values_list("pk", flat=True).first()
     now = timezone.now()
-    with transaction.atomic():
+    # On PostgreSQL the session is inserted naming its current step, inserted next (the key is
+    # checked at commit); SQLite's trigger checks at once, so there the step is named after.
+    step_id = uuid.uuid4() if start_id is not None else None
+    named_first = connection.vendor == "postgresql"
+    # No savepoint of its own inside the caller's transaction: an error here fails that one whole.
+    with transaction.atomic(savepoint=False):
         session = LiveFlowSession.objects.create(
             live_flow=live_flow,
-            flow_version=version,
+            flow_version_id=version_id,
             status=SessionStatus.NEW,
             inputs=inputs,
+            current_step_id=step_id if named_first else None,
             created_at=now,
             updated_at=now,
         )
-        if start is not None:
-            recorded = LiveFlowSessionStep.objects.create(
-                session=session, flow_version=version, step=start, status=SessionStatus.NEW,
-                created_at=now, updated_at=now,
+        if start_id is not None:
+            LiveFlowSessionStep.objects.create(
+                id=step_id, session=session, flow_version_id=version_id, step_id=start_id,
+                status=SessionStatus.NEW, created_at=now, updated_at=now,
             )
-            session.current_step = recorded
-            session.save(update_fields=["current_step"])
+            if not named_first:
+                session.current_step_id = step_id
+                session.save(update_fields=["current_step"])
         runner.enqueue(session.pk)
     return session
 

@@ -21,6 +21,7 @@ def fetch_together(*querysets):
     """The rows of each ``values_list()`` queryset, as ``list(queryset)`` gives them.
 
     On PostgreSQL they are sent in one pipeline (one round trip); elsewhere one after another.
+    Outside a transaction they read one snapshot; inside one, they are statements of it.
     The querysets must not depend on each other's results (select children with ``__in=`` a
     subquery, not a list of ids read first).
     """
@@ -30,8 +31,8 @@ def fetch_together(*querysets):
         queryset._iterable_class is not ValuesListIterable for queryset in querysets
     ):
         return _one_by_one(querysets)
-    if connection.in_atomic_block:
-        return _one_by_one(querysets)  # in the caller's transaction, with the caller's isolation
+    # In the caller's transaction: sent together in it, with its isolation (no snapshot of their own).
+    own_transaction = not connection.in_atomic_block
     compiled = []
     for queryset in querysets:
         compiler = queryset.query.get_compiler(using=queryset.db)
@@ -48,11 +49,13 @@ def fetch_together(*querysets):
         try:
             # Django's errors (and its note that the connection may be broken), as its cursors raise them.
             with connection.wrap_database_errors, raw.pipeline():
-                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                if own_transaction:
+                    raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 for cursor, (_, sql, params) in zip(cursors, compiled, strict=True):
                     if sql is not None:
                         cursor.execute(sql, params)
-                raw.execute("COMMIT")
+                if own_transaction:
+                    raw.execute("COMMIT")
             # Read after the block: its end is the one sync, which brings every answer (a fetch
             # inside it would be a sync of its own, and a second round trip).
             fetched = [cursor.fetchall() if sql is not None else []
@@ -60,7 +63,9 @@ def fetch_together(*querysets):
         finally:
             for cursor in cursors[1:]:
                 cursor.close()
-            if raw.info.transaction_status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR):
+            if own_transaction and raw.info.transaction_status in (
+                psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR
+            ):
                 with contextlib.suppress(psycopg.Error):  # a statement failed: its transaction is left open
                     raw.rollback()
     return [list(compiler.results_iter(results=[rows], tuple_expected=True))

@@ -28,6 +28,7 @@ from flows.api.serializers import (
     UserInputSerializer,
     session_tree,
     session_tree_queries,
+    session_tree_rows,
 )
 from flows.api.streaming import LiveFlowBody, json_body, session_array
 from flows.engine import SessionStateError
@@ -289,11 +290,22 @@ class LiveFlowSessionViewSet(
         # the answer is the session as started (NEW), whatever the worker does next.
         with transaction.atomic():
             session = start_session(self.live_flow, serializer.validated_data["inputs"])
-            data = self.get_serializer(self.get_queryset().get(pk=session.pk)).data
+            data = self._session_data(session.pk)
         return Response(data)
 
-    def _session_data(self, session):
-        return self.get_serializer(self.get_queryset().get(pk=session.pk)).data
+    def retrieve(self, request, *args, **kwargs):
+        pk = self.kwargs["pk"]
+        # As get_object would: the list's filters apply to one session too.
+        data = self._session_data(pk, self.filter_queryset(self.get_queryset())) if is_uuid(pk) else None
+        if data is None:
+            raise Http404
+        return Response(data)
+
+    def _session_data(self, pk, queryset=None):
+        """The session as GET one answers it (None: not here), from the page's statements in one round trip."""
+        queryset = self.get_queryset() if queryset is None else queryset
+        sessions = SessionRenderer().page(session_tree_rows(queryset.filter(pk=pk)))
+        return sessions[0] if sessions else None
 
     @extend_schema(request=UserInputSerializer, responses=LiveFlowSessionSerializer)
     @action(detail=True, methods=["post"], url_path="user_input")
@@ -306,7 +318,7 @@ class LiveFlowSessionViewSet(
             # As answered (RUNNING, the next step NEW): rendered before a worker runs on.
             with transaction.atomic():
                 submit_user_input(session, serializer.validated_data["user_input"])
-                data = self._session_data(session)
+                data = self._session_data(session.pk)
         except SessionStateError as exc:
             raise Conflict(str(exc)) from None
         return Response(data)
@@ -350,4 +362,4 @@ class LiveFlowSessionViewSet(
             cancel_session(session)
         except SessionStateError as exc:
             raise Conflict(str(exc)) from None
-        return Response(self._session_data(session))
+        return Response(self._session_data(session.pk))

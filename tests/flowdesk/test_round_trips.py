@@ -16,10 +16,12 @@ from django.test import RequestFactory
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def served_get(path, headers):
+def served_get(path, headers, method="GET", body=b""):
     path, _, query = path.partition("?")
-    environ = RequestFactory()._base_environ(PATH_INFO=path, QUERY_STRING=query, REQUEST_METHOD="GET", **headers)
-    environ["wsgi.input"] = io.BytesIO()
+    environ = RequestFactory()._base_environ(PATH_INFO=path, QUERY_STRING=query, REQUEST_METHOD=method, **headers)
+    environ["wsgi.input"] = io.BytesIO(body)
+    if body:
+        environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
     answer = {}
 
     def start_response(status, response_headers, exc_info=None):
@@ -134,6 +136,44 @@ def test_a_live_flows_sessions_make_two_round_trips(tenant, statements):
     assert isinstance(trips[1], list) and len(trips[1]) == 7, trips[1]  # BEGIN, 5 SELECTs, COMMIT
 
 
+def test_one_live_flow_session_is_three_round_trips_and_starting_one_writes_each_row_once(
+    tenant, statements, monkeypatch
+):
+    from flows import runner
+    from flows.models import LiveFlowSession
+    from tests.flows.factories import make_live_flow, make_session
+
+    live_flow = make_live_flow(tenant.organization)
+    session = make_session(live_flow, n_recorded=2)
+    headers = {"HTTP_API_KEY": tenant.raw_key}
+    path = f"/live_flows/{live_flow.pk}/sessions/{session.pk}"
+    listed = tenant.client.get(f"/live_flows/{live_flow.pk}/sessions?limit=5").json()
+    assert served_get(path, headers)[0] == 200
+    before = len(statements)
+    status, body = served_get(path, headers)
+    assert (status, orjson.loads(body)) == (200, listed[0])
+    # The key, the live flow in the path, then the session with its tree in one pipeline.
+    trips = statements[before:]
+    assert len(trips) == 3 and isinstance(trips[2], list), trips
+
+    start = f"/live_flows/{live_flow.pk}/sessions"
+    dispatched = []  # the worker's statements are not the request's
+    monkeypatch.setattr(runner, "dispatch", dispatched.append)
+    assert served_get(start, headers, "POST", b'{"inputs": {}}')[0] == 200
+    before = len(statements)
+    status, body = served_get(start, headers, "POST", b'{"inputs": {"n": 1}}')
+    assert status == 200 and orjson.loads(body)["status"] == "NEW"
+    trips = [trip if isinstance(trip, list) else trip.split()[0] for trip in statements[before:]]
+    # The key, the live flow, its START step; the session and its first step inserted, one new
+    # revision; the answer in one pipeline; after the commit, the webhook endpoints' look (nothing
+    # listens). BEGIN and COMMIT are psycopg's own, not counted here.
+    assert [t if isinstance(t, str) else "PIPELINE" for t in trips] == [
+        "SELECT", "SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "PIPELINE", "SELECT",
+    ], statements[before:]
+    assert LiveFlowSession.objects.get(pk=orjson.loads(body)["id"]).revision == 1
+    assert len(dispatched) == 2
+
+
 def test_another_tenants_live_flow_is_a_404_with_nothing_of_its_page(tenant, other_tenant, statements):
     from tests.flows.factories import make_live_flow, make_session
 
@@ -194,3 +234,26 @@ def test_a_statement_failing_in_a_pipeline_is_djangos_error_and_the_connection_g
         fetch_together(sessions.values_list("pk"), broken)
     assert fetch_together(sessions.values_list("session_id"), sessions.values_list("language")) == [
         list(sessions.values_list("session_id")), [("en",)]]
+
+
+def test_in_a_transaction_they_are_its_statements_and_a_failure_rolls_back_only_that_transaction(tenant, statements):
+    from django.db import DataError, transaction
+    from django.db.models import ExpressionWrapper, IntegerField, Value
+
+    from flowdesk.db.pipeline import fetch_together
+    from sessions_app.models import UserSession
+
+    tenant.client.post("/session/new")
+    sessions = UserSession.objects.all()
+    with transaction.atomic():
+        UserSession.objects.update(language="ja")
+        before = len(statements)
+        # Sent together, and they see the transaction's own change.
+        assert fetch_together(sessions.values_list("language"), sessions.values_list("session_id")) == [
+            [("ja",)], list(sessions.values_list("session_id"))]
+        assert isinstance(statements[before], list) and len(statements[before]) == 2
+    broken = sessions.annotate(x=ExpressionWrapper(Value(1) / Value(0), output_field=IntegerField())).values_list("x")
+    with pytest.raises(DataError), transaction.atomic():
+        UserSession.objects.update(language="fr")
+        fetch_together(sessions.values_list("pk"), broken)
+    assert list(sessions.values_list("language", flat=True)) == ["ja"]
