@@ -22,3 +22,7 @@ for database in settings.DATABASES.values():
 from sessions_app.socket import asgi_application  # noqa: E402 - needs Django set up
 
 application = asgi_application(django_application)
+
+from flowdesk.startup import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()
