@@ -65,8 +65,8 @@ def timestamp_z(value):
     return utc_text_z(value) if type(value) is str else iso_z(value)
 
 
-# An integer of 20 digits or more may be past 64 bits, where orjson reads a float.
-_LONG_NUMBER = re.compile(r"[0-9]{20}")
+# An integer of 19 digits or more may be past 64 bits (below -2**63 at 19), where orjson reads a float.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
 
 
 def jsonb_text_value(text):
@@ -74,12 +74,20 @@ def jsonb_text_value(text):
     it: orjson, five times faster than the json module, except where a number is too long for it."""
     if text is None:
         return None
-    if _LONG_NUMBER.search(text):
-        return json.loads(text)
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:  # e.g. 1e400 spelled short: read as Django would
         return json.loads(text)
+    # A string (most dialogue items), an integer orjson kept exact, true, false or null holds no
+    # number orjson could have read as a float: the text is not searched (a seventh of a page).
+    if value is None or type(value) in _NO_LOST_NUMBER:
+        return value
+    if _LONG_NUMBER.search(text):
+        return json.loads(text)
+    return value
+
+
+_NO_LOST_NUMBER = (str, int, bool)
 
 
 def isoformat_z(value):

@@ -23,6 +23,12 @@ SETTINGS = [
     {"zzz": 1, "a": [None, True, False, [], {}], "mm": "line\nbreak \"quoted\" \\ back"},
     {"precise": 3.141592653589793238462643383279, "int_as_float": 10.0},
 ]
+# Read by the same function elsewhere (dialogue items, user sessions' JSON columns): 19 digits
+# below -2**63 are past 64 bits too, and bare values are what a dialogue item's content is.
+JSON_VALUES = [
+    *SETTINGS, {"i64_min_less_one": -(2**63) - 1, "i64_min": -(2**63)}, [-(2**63) - 1],
+    -(2**63) - 1, 2**64, 2**63 - 1, 1.5, 10.0, "12345678901234567890123", "", True, None,
+]
 
 
 def orm_page(workspace, offset=0, end=None):
@@ -54,7 +60,7 @@ def test_the_page_is_the_orm_page(tenant, api):
     assert [flow["_id"] for flow in other_body] == [f"{other.workspace.pk}_flow1"]
 
 
-@pytest.mark.parametrize("settings", SETTINGS)
+@pytest.mark.parametrize("settings", JSON_VALUES)
 def test_jsonb_text_is_read_as_the_json_module_reads_it(settings):
     import json
 
