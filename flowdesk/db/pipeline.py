@@ -42,16 +42,31 @@ def fetch_together(*querysets):
             compiled.append((compiler, None, None))
         else:
             compiled.append((compiler, sql, params))
+    fetched = _pipelined(connection, [(sql, params) for _, sql, params in compiled], own_transaction)
+    return [list(compiler.results_iter(results=[rows], tuple_expected=True))
+            for (compiler, _, _), rows in zip(compiled, fetched, strict=True)]
+
+
+def fetch_sql_together(using, statements):
+    """The rows (tuples, as psycopg reads them) of each ``(sql, params)`` of ``statements``, sent
+    in one pipeline on the PostgreSQL connection ``using``: fetch_together for raw SQL."""
+    connection = connections[using]
+    return _pipelined(connection, statements, not connection.in_atomic_block)
+
+
+def _pipelined(connection, statements, own_transaction):
+    """Each statement's rows (None sql: an empty answer), sent together; in a READ ONLY snapshot of
+    their own when ``own_transaction``, else as statements of the caller's transaction."""
     connection.ensure_connection()
     with connection.cursor() as first:  # Django's cursors: its query log and wrappers still see each statement
-        cursors = [first, *(connection.cursor() for _ in compiled[1:])]
+        cursors = [first, *(connection.cursor() for _ in statements[1:])]
         raw = connection.connection
         try:
             # Django's errors (and its note that the connection may be broken), as its cursors raise them.
             with connection.wrap_database_errors, raw.pipeline():
                 if own_transaction:
                     raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                for cursor, (_, sql, params) in zip(cursors, compiled, strict=True):
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     if sql is not None:
                         cursor.execute(sql, params)
                 if own_transaction:
@@ -59,7 +74,7 @@ def fetch_together(*querysets):
             # Read after the block: its end is the one sync, which brings every answer (a fetch
             # inside it would be a sync of its own, and a second round trip).
             fetched = [cursor.fetchall() if sql is not None else []
-                       for cursor, (_, sql, _) in zip(cursors, compiled, strict=True)]
+                       for cursor, (sql, _) in zip(cursors, statements, strict=True)]
         finally:
             for cursor in cursors[1:]:
                 cursor.close()
@@ -68,8 +83,7 @@ def fetch_together(*querysets):
             ):
                 with contextlib.suppress(psycopg.Error):  # a statement failed: its transaction is left open
                     raw.rollback()
-    return [list(compiler.results_iter(results=[rows], tuple_expected=True))
-            for (compiler, _, _), rows in zip(compiled, fetched, strict=True)]
+    return fetched
 
 
 def _one_by_one(querysets):
