@@ -65,28 +65,33 @@ class Event:
 
 
 _outlets = []
-_outlet_wants = {}
+_outlet_wants = {}  # outlet -> (the types it can take or None, wants or None)
 
 
-def register_outlet(outlet, wants=None):
+def register_outlet(outlet, wants=None, types=None):
     """``outlet(event)`` is called for every event, after commit, in the publishing process.
 
-    ``wants(event_type, organization_id)``, if given, says before the event is rendered whether
-    the outlet would do anything with it; without it the outlet hears every event."""
+    ``types``, if given, are the only event types the outlet takes; ``wants(event_type,
+    organization_id)``, if given, says before the event is rendered whether the outlet would do
+    anything with it. Without either the outlet hears every event."""
     if outlet not in _outlets:
         _outlets.append(outlet)
-    if wants is not None:
-        _outlet_wants[outlet] = wants
+    if wants is not None or types is not None:
+        _outlet_wants[outlet] = (None if types is None else frozenset(types), wants)
 
 
 def heard(event_type, channel, organization_id):
-    """Whether anyone would hear this event: a listener of the channel, or an outlet that wants it."""
+    """Whether anyone would hear this event: a listener of the channel, or an outlet that wants it.
+
+    ``organization_id()`` is called only when an outlet's ``wants`` needs it (it may cost a query)."""
     if broker().has_listeners(channel):
         return True
     for outlet in list(_outlets):
-        wants = _outlet_wants.get(outlet)
+        types, wants = _outlet_wants.get(outlet, (None, None))
+        if types is not None and event_type not in types:
+            continue
         try:
-            if wants is None or wants(event_type, organization_id):
+            if wants is None or wants(event_type, organization_id()):
                 return True
         except Exception:
             logger.exception("Event outlet %r could not say whether it wants %s", outlet, event_type)
@@ -107,19 +112,26 @@ def publish(event_type, *, channel, organization_id, render):
     if promised is not None and any(entry[1] is promised for entry in connection.run_on_commit):
         return  # this transaction already publishes it (a rolled-back one no longer holds its promise)
 
+    found = []
+
+    def organization():  # looked up at most once, and only when needed
+        if not found:
+            found.append(organization_id() if callable(organization_id) else organization_id)
+        return found[0]
+
     def send():
         pending.pop(key, None)
         try:
-            organization = organization_id() if callable(organization_id) else organization_id
             if not heard(event_type, channel, organization):
                 return
             data = render()
+            if data is None:
+                return  # the object is gone again
+            event = Event(type=event_type, channel=channel, organization_id=organization(), data=data)
         except Exception:
             logger.exception("Could not render %s for %s", event_type, channel)
             return
-        if data is None:
-            return  # the object is gone again
-        dispatch(Event(type=event_type, channel=channel, organization_id=organization, data=data))
+        dispatch(event)
 
     if connection.in_atomic_block:
         pending[key] = send

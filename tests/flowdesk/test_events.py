@@ -100,6 +100,17 @@ def test_an_event_nobody_would_hear_is_not_rendered(broker):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_nobody_listening_and_no_outlet_taking_the_type_costs_not_even_the_organizations_look(broker):
+    # A live flow session's "updated" (its stream's event, no webhook type): nothing is looked up.
+    broker(None)
+    looked_up, renders = [], []
+    with transaction.atomic():
+        events.publish("live_flow_session.updated", channel="thing:2", organization_id=lambda: looked_up.append(1),
+                       render=lambda: renders.append(1) or {"n": 1})
+    assert (looked_up, renders) == ([], [])
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_outlet_that_does_not_want_the_type_is_not_asked_to_hear_it(broker):
     broker(None)
     received, renders = [], []
