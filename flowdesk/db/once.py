@@ -11,7 +11,8 @@ def once_per_transaction(key, work):
     if not connection.in_atomic_block:
         return work()
     done = getattr(connection, "_flowdesk_done_once", None)
-    if done is None:
+    if done is None or not connection.run_on_commit:
+        # Nothing promised yet in this transaction: what is remembered is from ones rolled back.
         done = connection._flowdesk_done_once = {}
     marker = done.get(key)
     if marker is not None and any(entry[1] is marker for entry in connection.run_on_commit):

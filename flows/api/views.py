@@ -296,6 +296,15 @@ class LiveFlowSessionViewSet(
     def list(self, request, *args, **kwargs):
         """The live flow's sessions, newest first: the vendor's plain array (every session without `limit`)."""
         offset, end = self.page_bounds(request)
+        db = connections[router.db_for_read(LiveFlowSession)]
+        if end is not None and db.vendor == "postgresql" and not FilterBackend.names_a_filter(request, self):
+            page = [self.live_flow_pk, end - offset, offset]
+            fetched = fetch_sql_together(db.alias, [
+                *((sql, page) for sql in PAGE_SQL[:4]), (PAGE_SQL[4], [self.live_flow_pk, self.tenant.organization.pk]),
+            ])
+            if not fetched[4]:
+                get_object_or_404(LiveFlow.objects.none())
+            return Response(SessionRenderer().page(session_tree(page_sql_tree(fetched))))
         queryset = self.filter_queryset(self.get_queryset())
         if end is None:
             if self.live_flow is None:  # not a page after all: the usual look first
@@ -305,15 +314,6 @@ class LiveFlowSessionViewSet(
                 rest = queryset.prefetch_related(None)[offset:].values("pk")
                 queryset = LiveFlowSession.objects.filter(pk__in=rest)
             return json_body(session_array(SessionRenderer(), queryset))
-        db = connections[router.db_for_read(LiveFlowSession)]
-        if db.vendor == "postgresql" and not FilterBackend.names_a_filter(request, self):
-            page = [self.live_flow_pk, end - offset, offset]
-            fetched = fetch_sql_together(db.alias, [
-                *((sql, page) for sql in PAGE_SQL[:4]), (PAGE_SQL[4], [self.live_flow_pk, self.tenant.organization.pk]),
-            ])
-            if not fetched[4]:
-                get_object_or_404(LiveFlow.objects.none())
-            return Response(SessionRenderer().page(session_tree(page_sql_tree(fetched))))
         # Rows, not model instances: the page's four queries and the live flow's look, in one round
         # trip (flowdesk/db/pipeline.py).
         *tree, live_flow = fetch_together(
