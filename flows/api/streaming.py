@@ -216,5 +216,21 @@ def json_body(chunks):
         head.append(chunk)
         size += len(chunk)
         if size >= WHOLE_BODY_BYTES:
-            return StreamingHttpResponse(chain(head, chunks), content_type="application/json")
+            return StreamingHttpResponse(_Rest(head, chunks), content_type="application/json")
     return HttpResponse(b"".join(head), content_type="application/json")
+
+
+class _Rest:
+    """The chunks read already, then the rest; closed with the response. A client that hangs up
+    halfway leaves ``chunks`` suspended inside its transaction: closing it here rolls that back in
+    the request's own thread, before request_finished, where the garbage collector would do it
+    later, in whatever thread runs then, on that thread's connection."""
+
+    def __init__(self, head, chunks):
+        self.head, self.chunks = head, chunks
+
+    def __iter__(self):
+        return chain(self.head, self.chunks)
+
+    def close(self):
+        self.chunks.close()

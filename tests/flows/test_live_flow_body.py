@@ -9,6 +9,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
+from django.test import RequestFactory
 from django.utils import timezone
 
 from flows.api import streaming
@@ -107,6 +110,26 @@ def test_streamed_bodies_equal_whole_ones(tenant, two_live_flows, monkeypatch):
         chunks = list(response.streaming_content)
         assert len(chunks) > 1 or str(empty.pk) in url, url
         assert json.loads(b"".join(chunks)) == whole[url], url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_closed_halfway_ends_its_transaction_with_the_response(tenant, two_live_flows, monkeypatch, settings):
+    """A client that hangs up halfway: the server closes the response, and the body's transaction
+    ends then, not when the garbage collector finds the body (later, in whatever thread runs)."""
+    live_flow, _, _ = two_live_flows
+    monkeypatch.setattr(streaming, "WHOLE_BODY_BYTES", 0)
+    monkeypatch.setattr(streaming, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(streaming, "FETCH_ROWS", 3)
+    # Served as a WSGI server serves it (the test client's wrapper would free the body on close).
+    environ = RequestFactory().get(f"/live_flows/{live_flow.pk}/sessions", HTTP_API_KEY=tenant.raw_key).environ
+    response = WSGIHandler()(environ, lambda status, headers: None)
+    assert response.streaming
+    next(iter(response))
+    assert connection.in_atomic_block  # read inside the body's transaction
+    response.close()
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    settings.LIVE_FLOW_RUNNER, settings.LIVE_FLOW_LLM_BACKEND = "eager", "offline"  # no runner thread
+    assert tenant.client.post(f"/live_flows/{live_flow.pk}/sessions", {"inputs": {}}, format="json").status_code == 200
 
 
 def test_every_session_without_limit_is_the_page_with_one(tenant, two_live_flows, streamed):
