@@ -38,6 +38,14 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'flowdesk.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(exist_ok=True)
+# PostgreSQL plans a statement once per connection and reuses the plan from its fifth run on
+# (psycopg's prepared statements, which need server-side binding): planning the key's query took
+# five times as long as running it (bench/FINDINGS.md). Off for a pooler that cannot keep prepared
+# statements (PgBouncer in transaction mode before 1.21). A URL's own options win.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("server_side_binding", True)
+    _options.setdefault("prepare_threshold", 5)
 
 # Streaming replicas of the primary (comma-separated postgres:// URLs): reads that may be stale go
 # there (flowdesk/db/routers.py); writes, locks and transactions stay on the primary.
