@@ -24,6 +24,10 @@ class Export:
     #: the timestamp --updated-after/--updated-before read
     updated_field = "updated_at"
     batch_size = 500
+    #: a stored count of what rendering a record loads besides it (a chat session's messages), or
+    #: None; a batch then ends before this count passes ``batch_weight`` (a record alone may pass it)
+    weight_field = None
+    batch_weight = 5000
 
     def __init__(self, queryset, updated_after=None, updated_before=None):
         if updated_after is not None:
@@ -54,19 +58,36 @@ class Export:
         names = [name.lstrip("-") for name in self.ordering]
         after = TupleLessThan if self.ordering[0].startswith("-") else TupleGreaterThan
         # values_list of the keys only: the admin's querysets carry select_related and prefetches
-        keys = self.queryset.prefetch_related(None).order_by(*self.ordering).values_list(*names)
+        weighed = self.weight_field is not None
+        keys = self.queryset.prefetch_related(None).order_by(*self.ordering).values_list(
+            *names, *([self.weight_field] if weighed else []))
         last = None
         while True:
             page = keys if last is None else keys.filter(after(Tuple(*map(F, names)), last))
             rows = list(page[: self.batch_size])
             if not rows:
                 return
+            more = len(rows) == self.batch_size
+            if weighed:
+                kept = self._within_weight(rows)
+                more = more or len(kept) < len(rows)
+                rows = [row[:-1] for row in kept]
             records = self.render([row[-1] for row in rows])
             self.count += len(records)
             yield records
-            if len(rows) < self.batch_size:
+            if not more:
                 return
             last = rows[-1]
+
+    def _within_weight(self, rows):
+        """The first of these rows (their weight last) whose weights add up to at most
+        batch_weight; the first row at least."""
+        total = 0
+        for index, row in enumerate(rows):
+            total += row[-1]
+            if total > self.batch_weight and index:
+                return rows[:index]
+        return rows
 
     def json_chunks(self):
         """The JSON document (the list endpoint's body), a batch a chunk."""

@@ -219,6 +219,25 @@ def test_chat_sessions_export_is_the_list_envelope_with_each_history(tenant, oth
     assert err[-1] == "exported 4 chat sessions"
 
 
+def test_a_chat_batch_ends_before_its_messages_pass_the_batch_weight(tenant, monkeypatch):
+    """Every message of a batch's sessions is held while the batch renders: a batch stops short of
+    Export.batch_weight messages (a session of more comes alone), none written twice or lost."""
+    monkeypatch.setattr(Export, "batch_weight", 4)
+    family = ChatSessions(tenant)
+    # Newest activity first: 3, 1, 5, 1, 2 messages -> batches [3, 1], [5], [1, 2].
+    for day, count in enumerate((2, 1, 5, 1, 3)):
+        chat(tenant.organization, at=AT + timedelta(days=day),
+             messages=[(Role.USER, f"Message {n} of day {day}") for n in range(count)])
+    with CaptureQueriesContext(connection) as queries:
+        body, err = export_body(family.command, *family.flags())
+    # The organization; per batch the keys, the items, their sessions, their messages; the audit event.
+    assert len(queries) == 1 + 3 * 4 + 1
+    listed, histories = family.listed()
+    assert [item["messageCount"] for item in body["data"]["items"]] == [3, 1, 5, 1, 2]
+    assert [item["messages"] for item in body["data"]["items"]] == histories
+    assert err[-1] == "exported 5 chat sessions"
+
+
 def test_message_flows_export_is_the_list_with_initiation_message_and_version(tenant):
     family = MessageFlows(tenant)
     family.make(3)
@@ -402,7 +421,7 @@ QUERIES = {
     # user and their one organization; keys; sessions, dialogue items, audio clips; the event and the
     # organization's name it copies
     UserSessions: 2 + 1 + 3 + 2,
-    ChatSessions: 1 + 1 + 2 + 1,  # organization; keys; items, messages
+    ChatSessions: 1 + 1 + 3 + 1,  # organization; keys; items, their sessions, messages
     MessageFlows: 2 + 1 + 1 + 1,  # organization, workspace; keys; flows (agents joined)
 }
 
