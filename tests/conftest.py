@@ -1,7 +1,11 @@
 """Fixtures every family's tests share: tenants, keys and clients that send them."""
 
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -137,3 +141,13 @@ def heard():
     events.register_outlet(received.append)
     yield received
     events._outlets.remove(received.append)
+
+
+def settings_run(script, **env):
+    """``script`` run after django.setup() in a new Python with these variables (and none of the
+    database's or replicas' from this environment): what start-up makes of the settings."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "FLOWDESK_REPLICA"))}
+    environ.update(env, DJANGO_SETTINGS_MODULE="config.settings")
+    return subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + script],
+                          cwd=Path(__file__).resolve().parents[1], env=environ, capture_output=True, text=True,
+                          timeout=60)

@@ -2,15 +2,10 @@
 often once, then reuses the plan; DATABASE_PREPARED_STATEMENTS=false turns them off for a pooler
 that cannot keep them."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import settings_run
 
 SCRIPT = """
 from django.conf import settings
@@ -20,28 +15,21 @@ for alias, database in sorted(settings.DATABASES.items()):
 """
 
 
-def _settings_run(**env):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "FLOWDESK_REPLICA"))}
-    environ.update(env, DJANGO_SETTINGS_MODULE="config.settings")
-    return subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + SCRIPT],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
-
-
 def test_postgresql_and_its_replicas_prepare_statements_by_default():
-    done = _settings_run(DATABASE_URL="postgres://u@db:5432/app", DATABASE_REPLICA_URLS="postgres://u@r0:5432/app")
+    done = settings_run(SCRIPT, DATABASE_URL="postgres://u@db:5432/app", DATABASE_REPLICA_URLS="postgres://u@r0:5432/app")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["default True 5", "replica_0 True 5"]
 
 
 def test_the_switch_turns_them_off_and_sqlite_never_has_them():
-    done = _settings_run(DATABASE_URL="postgres://u@db:5432/app", DATABASE_PREPARED_STATEMENTS="false")
+    done = settings_run(SCRIPT, DATABASE_URL="postgres://u@db:5432/app", DATABASE_PREPARED_STATEMENTS="false")
     assert (done.returncode, done.stdout) == (0, "default None None\n"), done.stderr
-    done = _settings_run(DATABASE_URL="sqlite:////tmp/flowdesk-prepared.sqlite3")
+    done = settings_run(SCRIPT, DATABASE_URL="sqlite:////tmp/flowdesk-prepared.sqlite3")
     assert (done.returncode, done.stdout) == (0, "default None None\n"), done.stderr
 
 
 def test_a_bad_switch_stops_start_up_naming_the_variable():
-    done = _settings_run(DATABASE_URL="postgres://u@db:5432/app", DATABASE_PREPARED_STATEMENTS="sometimes")
+    done = settings_run(SCRIPT, DATABASE_URL="postgres://u@db:5432/app", DATABASE_PREPARED_STATEMENTS="sometimes")
     assert done.returncode != 0
     assert "ImproperlyConfigured: DATABASE_PREPARED_STATEMENTS must be one of" in done.stderr
 

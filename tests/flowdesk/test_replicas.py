@@ -7,11 +7,7 @@ Pausing the replica's replay (`pg_wal_replay_pause()`) then makes it visibly sta
 lacks a row just written on the primary was read from the replica.
 """
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -25,9 +21,9 @@ from flowdesk.db import routers
 from flowdesk.db.middleware import ReplicaMiddleware
 from flowdesk.db.standby import Standby
 from messaging.models import MessageFlow
+from tests.conftest import settings_run
 from tests.messaging.conftest import NEW_FLOW, make_flow, workspace_client
 
-ROOT = Path(__file__).resolve().parents[2]
 ALIAS = "replica_0"
 LIST = "/v1/api/message-flows"
 PRIMARY_PG = {"ENGINE": "django.db.backends.postgresql", "NAME": "flowdesk", "HOST": "db", "PORT": 5432,
@@ -80,17 +76,10 @@ print(sorted(settings.DATABASES), settings.FLOWDESK_DATABASE_REPLICAS, settings.
 """
 
 
-def _settings_run(**env):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "FLOWDESK_REPLICA"))}
-    environ.update(env, DJANGO_SETTINGS_MODULE="config.settings")
-    return subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + SETTINGS_SCRIPT],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
-
-
 def test_settings_add_one_database_per_replica_and_the_router():
-    done = _settings_run(DATABASE_URL="postgres://u@db:5432/app",
-                         DATABASE_REPLICA_URLS="postgres://u@r0:5432/app,postgres://u@r1:5432/app",
-                         FLOWDESK_REPLICA_STICKY_SECONDS="3")
+    done = settings_run(SETTINGS_SCRIPT, DATABASE_URL="postgres://u@db:5432/app",
+                        DATABASE_REPLICA_URLS="postgres://u@r0:5432/app,postgres://u@r1:5432/app",
+                        FLOWDESK_REPLICA_STICKY_SECONDS="3")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
         "['default', 'replica_0', 'replica_1'] ['replica_0', 'replica_1'] "
@@ -99,7 +88,8 @@ def test_settings_add_one_database_per_replica_and_the_router():
 
 
 def test_a_bad_replica_url_stops_start_up_naming_the_variable():
-    done = _settings_run(DATABASE_URL="postgres://u@db:5432/app", DATABASE_REPLICA_URLS="postgres://u@r0:5432/app,")
+    done = settings_run(SETTINGS_SCRIPT, DATABASE_URL="postgres://u@db:5432/app",
+                        DATABASE_REPLICA_URLS="postgres://u@r0:5432/app,")
     assert done.returncode != 0
     assert "ImproperlyConfigured: DATABASE_REPLICA_URLS must be a comma-separated list without empty items" in done.stderr
 
