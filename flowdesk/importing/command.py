@@ -8,6 +8,7 @@ or JSON Lines, `--dry-run`, all-or-nothing, idempotent matching by id (``sync_ro
 progress bar on stderr and the summary line last on stdout.
 """
 
+import contextlib
 import io
 import sys
 from collections import Counter
@@ -17,7 +18,7 @@ import ijson
 import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from rest_framework import serializers
 
 from accounts.models import Membership, Organization
@@ -156,7 +157,7 @@ class ImportCommand(FileCommand):
         dry_run = options["dry_run"]
         bar = progress_bar(self, options, f"importing {path}", " records")
         try:
-            with transaction.atomic():
+            with unprepared(), transaction.atomic():
                 scope = self.resolve_scope(options)
                 batch = []
                 for position, record in self._records(stream, fmt, progress):
@@ -255,3 +256,20 @@ __all__ = [
     "RecordError",
     "serializer_errors",
 ]
+
+
+@contextlib.contextmanager
+def unprepared():
+    """No prepared statements on the PostgreSQL connection while an import runs: a batch's
+    statements hold IN lists of a batch's ids, and the generic plan PostgreSQL settles on for a
+    prepared one made the chat import 1.45x slower (bench/FINDINGS.md)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, None
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = threshold

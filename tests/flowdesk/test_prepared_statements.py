@@ -2,7 +2,10 @@
 often once, then reuses the plan; DATABASE_PREPARED_STATEMENTS=false turns them off for a pooler
 that cannot keep them."""
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from tests.conftest import settings_run
@@ -43,3 +46,24 @@ def test_the_key_query_and_the_page_are_planned_once_per_connection(tenant):
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("accounts_apikey" in statement for statement in prepared), prepared
     assert any("chat_chatsession" in statement for statement in prepared), prepared
+
+
+@pytest.mark.postgres
+def test_an_import_prepares_nothing_while_it_runs_and_gives_the_connection_back_as_it_was(tenant, tmp_path,
+                                                                                         monkeypatch):
+    from chat.management.commands.import_chat_sessions import Command
+
+    seen, resolve_scope = [], Command.resolve_scope
+
+    def spy(self, options):
+        seen.append(connection.connection.prepare_threshold)
+        return resolve_scope(self, options)
+
+    monkeypatch.setattr(Command, "resolve_scope", spy)
+    path = tmp_path / "chats.json"
+    path.write_text("[]")
+    connection.ensure_connection()
+    before = connection.connection.prepare_threshold
+    call_command("import_chat_sessions", str(path), "--org", tenant.organization.pk, "--no-progress",
+                 stdout=io.StringIO(), stderr=io.StringIO())
+    assert (before, seen, connection.connection.prepare_threshold) == (5, [None], 5)
