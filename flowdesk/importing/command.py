@@ -248,16 +248,6 @@ class ImportCommand(FileCommand):
             raise RecordError("(file)", f"malformed JSON after record {position}: {exc}") from None
 
 
-__all__ = [
-    "CREATED",
-    "UPDATED",
-    "UNCHANGED",
-    "ImportCommand",
-    "RecordError",
-    "serializer_errors",
-]
-
-
 @contextlib.contextmanager
 def unprepared():
     """No prepared statements on the PostgreSQL connection while an import runs: a batch's
@@ -273,3 +263,13 @@ def unprepared():
         yield
     finally:
         raw.prepare_threshold = threshold
+
+
+__all__ = [
+    "CREATED",
+    "UPDATED",
+    "UNCHANGED",
+    "ImportCommand",
+    "RecordError",
+    "serializer_errors",
+]
